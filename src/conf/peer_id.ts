@@ -99,6 +99,7 @@ export class PeerId {
       if (!rest.startsWith(":")) fail("expected ':port' after ']'");
       rest = rest.slice(1);
     } else {
+      if (input.includes("::")) fail("IPv6 hosts need brackets, as in [::1]:8100");
       const colon = input.indexOf(":");
       if (colon < 0) fail("expected host:port[:idx[:role]]");
       host = input.slice(0, colon);
