@@ -1,0 +1,364 @@
+/**
+ * `FSMCaller`: calls the user's `StateMachine` one callback at a time, in order.
+ *
+ * @module
+ */
+
+import { EntryType, type LogEntry } from "../core/entry.ts";
+import { RaftError, RaftException, Status } from "../errors/status.ts";
+import type { Closure } from "./closure.ts";
+import { EntryRunIterator } from "./iterator.ts";
+import type { LeaderChangeContext, StateMachine } from "./state_machine.ts";
+
+/** Options for {@linkcode FSMCaller}. */
+export interface FSMCallerOptions {
+  /** Most DATA entries per `onApply` call (braft `raft_apply_batch`, default 32). */
+  applyBatch?: number;
+  /** Called after entries up to `index` are applied (in order, never backwards). */
+  onApplied?: (index: number, term: number) => void;
+  /**
+   * Called once when the state machine fails (a callback threw, rejected, or called
+   * `setErrorAndRollback`); the node must go to ERROR. `onError` of the state machine has
+   * been called already.
+   */
+  onFatal?: (error: RaftException) => void;
+}
+
+/** What the caller is doing now, for `describe()` (braft's `state_machine:` line). */
+export type FSMCallerActivity = string;
+
+type Work = () => Promise<void> | void;
+
+/**
+ * Serialises every StateMachine callback. Committed entries are applied in index order:
+ * DATA runs go to `onApply` (in batches of at most `applyBatch`), CONFIGURATION entries run
+ * their closure and `onConfigurationCommitted` (when not joint), NO_OP entries only their
+ * closure. After a state machine error, nothing else is applied and every later closure
+ * fails with the error.
+ *
+ * @internal
+ */
+export class FSMCaller {
+  #fsm: StateMachine;
+  #applyBatch: number;
+  #onApplied: (index: number, term: number) => void;
+  #onFatal: (error: RaftException) => void;
+  #queue: Work[] = [];
+  #running = false;
+  #idleWaiters: Array<() => void> = [];
+  #lastApplied = 0;
+  #lastAppliedTerm = 0;
+  #error: RaftException | null = null;
+  #activity: FSMCallerActivity = "Idle";
+  #shutdown = false;
+
+  /**
+   * @param fsm The user's state machine.
+   * @param options Batch size and notifications.
+   */
+  constructor(fsm: StateMachine, options: FSMCallerOptions = {}) {
+    this.#fsm = fsm;
+    this.#applyBatch = Math.max(1, options.applyBatch ?? 32);
+    this.#onApplied = options.onApplied ?? (() => {});
+    this.#onFatal = options.onFatal ?? (() => {});
+  }
+
+  /** Index of the last applied entry. */
+  get lastAppliedIndex(): number {
+    return this.#lastApplied;
+  }
+
+  /** Term of the last applied entry. */
+  get lastAppliedTerm(): number {
+    return this.#lastAppliedTerm;
+  }
+
+  /** What the caller is doing (`Idle`, `Applying log_index=N`, `Saving snapshot`, …). */
+  get activity(): FSMCallerActivity {
+    return this.#activity;
+  }
+
+  /** The state machine error, once one happened. */
+  get error(): RaftException | null {
+    return this.#error;
+  }
+
+  /**
+   * Sets the applied position without applying (after loading a snapshot at init).
+   *
+   * @param index Last included index.
+   * @param term Last included term.
+   */
+  resetApplied(index: number, term: number): void {
+    this.#lastApplied = index;
+    this.#lastAppliedTerm = term;
+  }
+
+  /**
+   * Queues committed entries. `closures[i]` belongs to `entries[i]`. Entries at or below the
+   * applied index are skipped (their closures, if any, get OK: they were applied before).
+   *
+   * @param entries Committed entries in index order.
+   * @param closures Their closures (may be shorter; missing means none).
+   */
+  committed(entries: readonly LogEntry[], closures: readonly (Closure | undefined)[] = []): void {
+    if (entries.length === 0) return;
+    this.#enqueue(() => this.#applyEntries(entries, closures));
+  }
+
+  /**
+   * Queues `onLeaderStart(term)`.
+   *
+   * @param term The new leader's term.
+   */
+  leaderStart(term: number): void {
+    this.#enqueueCallback("Notifying leader start", () => this.#fsm.onLeaderStart(term));
+  }
+
+  /**
+   * Queues `onLeaderStop(status)`.
+   *
+   * @param status Why leadership ended.
+   */
+  leaderStop(status: Status): void {
+    this.#enqueueCallback("Notifying leader stop", () => this.#fsm.onLeaderStop(status));
+  }
+
+  /**
+   * Queues `onStartFollowing(ctx)`.
+   *
+   * @param ctx The new leader.
+   */
+  startFollowing(ctx: LeaderChangeContext): void {
+    this.#enqueueCallback("Notifying start following", () => this.#fsm.onStartFollowing(ctx));
+  }
+
+  /**
+   * Queues `onStopFollowing(ctx)`.
+   *
+   * @param ctx The old leader.
+   */
+  stopFollowing(ctx: LeaderChangeContext): void {
+    this.#enqueueCallback("Notifying stop following", () => this.#fsm.onStopFollowing(ctx));
+  }
+
+  /**
+   * Queues arbitrary work that must run between callbacks (snapshot save or load). Its
+   * rejection is treated as a state machine error only if `fatal` is set.
+   *
+   * @param activity Shown in `describe()` while it runs.
+   * @param work The work.
+   * @returns Settles with the work's outcome.
+   */
+  run<T>(activity: string, work: () => Promise<T> | T): Promise<T> {
+    if (this.#shutdown) {
+      return Promise.reject(
+        RaftException.of(RaftError.ESHUTDOWN, "State machine caller is shut down"),
+      );
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.#enqueue(async () => {
+        this.#activity = activity;
+        try {
+          resolve(await work());
+        } catch (e) {
+          reject(e);
+        } finally {
+          this.#activity = "Idle";
+        }
+      });
+    });
+  }
+
+  /**
+   * Reports an error raised outside the state machine (e.g. storage): calls `onError` once.
+   *
+   * @param error The error.
+   */
+  reportError(error: RaftException): void {
+    this.#enqueue(() => this.#fail(error));
+  }
+
+  /**
+   * Runs `onShutdown` after everything queued, then refuses further work.
+   *
+   * @returns Resolves when `onShutdown` has returned.
+   */
+  async shutdown(): Promise<void> {
+    if (this.#shutdown) return this.idle();
+    const done = this.run("Shutting down", () => this.#fsm.onShutdown());
+    this.#shutdown = true;
+    await done.catch(() => {});
+  }
+
+  /**
+   * Resolves once the queue is empty.
+   *
+   * @returns A promise.
+   */
+  idle(): Promise<void> {
+    if (!this.#running && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #enqueueCallback(activity: string, fn: () => void | Promise<void>): void {
+    this.#enqueue(async () => {
+      if (this.#error !== null) return;
+      this.#activity = activity;
+      try {
+        await fn();
+      } catch (e) {
+        await this.#fail(userError(activity, e));
+      } finally {
+        this.#activity = "Idle";
+      }
+    });
+  }
+
+  #enqueue(work: Work): void {
+    if (this.#shutdown) return;
+    this.#queue.push(work);
+    if (!this.#running) void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    this.#running = true;
+    // Never run a callback synchronously inside the call that queued it.
+    await Promise.resolve();
+    while (this.#queue.length > 0) {
+      const work = this.#queue.shift()!;
+      try {
+        await work();
+      } catch (e) {
+        await this.#fail(userError("apply", e));
+      }
+    }
+    this.#running = false;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  async #applyEntries(
+    entries: readonly LogEntry[],
+    closures: readonly (Closure | undefined)[],
+  ): Promise<void> {
+    let i = 0;
+    while (i < entries.length) {
+      const entry = entries[i]!;
+      const done = closures[i];
+      if (this.#error !== null) {
+        done?.run(this.#error.status);
+        i++;
+        continue;
+      }
+      if (entry.index <= this.#lastApplied) {
+        done?.run(Status.OK());
+        i++;
+        continue;
+      }
+      if (entry.type !== EntryType.DATA) {
+        await this.#applyInternal(entry, done);
+        i++;
+        continue;
+      }
+      let end = i + 1;
+      while (
+        end < entries.length && end - i < this.#applyBatch &&
+        entries[end]!.type === EntryType.DATA
+      ) end++;
+      await this.#applyDataRun(entries.slice(i, end), closures.slice(i, end));
+      i = end;
+    }
+  }
+
+  async #applyInternal(entry: LogEntry, done: Closure | undefined): Promise<void> {
+    if (entry.type === EntryType.CONFIGURATION && entry.conf !== undefined) {
+      const joint = entry.conf.oldPeers !== undefined && !entry.conf.oldPeers.isEmpty();
+      if (!joint) {
+        this.#activity = `Applying log_index=${entry.index}`;
+        try {
+          await this.#fsm.onConfigurationCommitted(entry.conf.peers.clone(), entry.index);
+        } catch (e) {
+          done?.run(new Status(RaftError.ESTATEMACHINE, "onConfigurationCommitted failed"));
+          await this.#fail(userError("onConfigurationCommitted", e));
+          return;
+        } finally {
+          this.#activity = "Idle";
+        }
+      }
+    }
+    this.#advance(entry.index, entry.term);
+    done?.run(Status.OK());
+  }
+
+  async #applyDataRun(
+    run: readonly LogEntry[],
+    closures: readonly (Closure | undefined)[],
+  ): Promise<void> {
+    const iter = new EntryRunIterator(run, closures);
+    this.#activity = `Applying log_index=${run[0]!.index}`;
+    let thrown: unknown = undefined;
+    let threw = false;
+    try {
+      await this.#fsm.onApply(iter);
+    } catch (e) {
+      threw = true;
+      thrown = e;
+    } finally {
+      this.#activity = "Idle";
+    }
+    const error = iter.error;
+    if (error === null && !threw) {
+      // braft: if onApply returns with the iterator still valid, the rest counts as applied.
+      const last = run[run.length - 1]!;
+      for (let k = iter.position; k < run.length; k++) closures[k]?.run(Status.OK());
+      this.#advance(last.index, last.term);
+      return;
+    }
+    const firstFailed = error !== null ? error.index : run[iter.position]?.index ?? run[0]!.index;
+    const status = error?.status ??
+      new Status(RaftError.ESTATEMACHINE, `onApply failed at index ${firstFailed}`);
+    const appliedUpTo = run.filter((e) => e.index < firstFailed);
+    const lastApplied = appliedUpTo[appliedUpTo.length - 1];
+    if (lastApplied !== undefined) this.#advance(lastApplied.index, lastApplied.term);
+    // Closures of rolled-back entries were not run by the state machine: fail them here.
+    for (let k = appliedUpTo.length; k < run.length; k++) {
+      if (k >= iter.position) closures[k]?.run(status);
+    }
+    await this.#fail(
+      threw
+        ? userError("onApply", thrown)
+        : new RaftException(new Status(RaftError.ESTATEMACHINE, status.message)),
+    );
+  }
+
+  #advance(index: number, term: number): void {
+    this.#lastApplied = index;
+    this.#lastAppliedTerm = term;
+    this.#onApplied(index, term);
+  }
+
+  async #fail(error: RaftException): Promise<void> {
+    if (this.#error !== null) return;
+    this.#error = error;
+    this.#activity = "Notifying error";
+    try {
+      await this.#fsm.onError(error);
+    } catch {
+      // The state machine is already failed; an error from onError changes nothing.
+    } finally {
+      this.#activity = "Idle";
+    }
+    this.#onFatal(error);
+  }
+}
+
+function userError(where: string, e: unknown): RaftException {
+  if (e instanceof RaftException) return e;
+  const why = e instanceof Error ? e.message : String(e);
+  return new RaftException(
+    new Status(RaftError.ESTATEMACHINE, `StateMachine ${where} threw: ${why}`),
+    { cause: e },
+  );
+}

@@ -1,0 +1,121 @@
+/**
+ * `StateMachine`: the user's replicated service, and `LeaderChangeContext`.
+ *
+ * @module
+ */
+
+import type { Configuration } from "../conf/configuration.ts";
+import type { PeerId } from "../conf/peer_id.ts";
+import { RaftError, type RaftException, Status } from "../errors/status.ts";
+import type { Closure } from "./closure.ts";
+import type { Iterator } from "./iterator.ts";
+import type { SnapshotReader, SnapshotWriter } from "./snapshot_types.ts";
+
+/** Who leads, in which term, and why it changed (braft's `LeaderChangeContext`). */
+export interface LeaderChangeContext {
+  /** The leader being followed (start) or left (stop); `null` when unknown. */
+  readonly leaderId: PeerId | null;
+  /** Its term. */
+  readonly term: number;
+  /** Why following stopped (OK when starting). */
+  readonly status: Status;
+}
+
+/**
+ * The user's state machine. Subclass it and implement `onApply`; override the other
+ * callbacks as needed. webraft calls every callback one at a time, in order (a callback
+ * that returns a Promise is awaited before the next one starts). A callback that throws
+ * puts the node into ERROR: `onError` is called and nothing else is applied.
+ *
+ * @example A counter
+ * ```ts
+ * import { type Iterator, StateMachine, Status } from "@webraft/raft";
+ *
+ * class Counter extends StateMachine {
+ *   value = 0;
+ *   onApply(iter: Iterator): void {
+ *     for (; iter.valid(); iter.next()) {
+ *       this.value += iter.data().toUint8Array()[0] ?? 0;
+ *       iter.done()?.run(Status.OK());
+ *     }
+ *   }
+ * }
+ * new Counter();
+ * ```
+ */
+export abstract class StateMachine {
+  /**
+   * Applies a batch of committed user entries, in log order. Run each `iter.done()` closure.
+   *
+   * @param iter The entries; advance with `next()` while `valid()`.
+   */
+  abstract onApply(iter: Iterator): void | Promise<void>;
+
+  /** Called once when the node shuts down. */
+  onShutdown(): void | Promise<void> {}
+
+  /**
+   * Saves a snapshot: write files through `writer`, then run `done` (it may run later, from
+   * another task). The framework fills in the snapshot meta.
+   *
+   * @param _writer Where to put the files.
+   * @param done Run with OK once the files are written, or with an error.
+   */
+  onSnapshotSave(_writer: SnapshotWriter, done: Closure): void | Promise<void> {
+    done.run(new Status(RaftError.EINVAL, "onSnapshotSave is not implemented"));
+  }
+
+  /**
+   * Replaces the state with a snapshot (at startup and after InstallSnapshot). Reject to
+   * report failure (the node goes to ERROR).
+   *
+   * @param _reader The snapshot's files and meta.
+   * @returns Resolves when loaded.
+   */
+  onSnapshotLoad(_reader: SnapshotReader): Promise<void> {
+    return Promise.reject(new Error("onSnapshotLoad is not implemented"));
+  }
+
+  /**
+   * This node became leader, and the term's first entry has been applied.
+   *
+   * @param _term The leader's term.
+   */
+  onLeaderStart(_term: number): void | Promise<void> {}
+
+  /**
+   * This node stopped being leader (step down, or the start of a transfer).
+   *
+   * @param _status Why.
+   */
+  onLeaderStop(_status: Status): void | Promise<void> {}
+
+  /**
+   * The node met a critical error and stopped applying (state ERROR).
+   *
+   * @param _error What happened.
+   */
+  onError(_error: RaftException): void | Promise<void> {}
+
+  /**
+   * A non-joint configuration was applied.
+   *
+   * @param _conf The voting members.
+   * @param _index The log index of the configuration entry (0 when from a snapshot).
+   */
+  onConfigurationCommitted(_conf: Configuration, _index: number): void | Promise<void> {}
+
+  /**
+   * This follower accepted a new leader.
+   *
+   * @param _ctx The leader and its term.
+   */
+  onStartFollowing(_ctx: LeaderChangeContext): void | Promise<void> {}
+
+  /**
+   * This follower lost its leader.
+   *
+   * @param _ctx The old leader, its term and why.
+   */
+  onStopFollowing(_ctx: LeaderChangeContext): void | Promise<void> {}
+}
