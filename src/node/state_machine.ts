@@ -9,7 +9,7 @@ import type { PeerId } from "../conf/peer_id.ts";
 import { RaftError, type RaftException, Status } from "../errors/status.ts";
 import type { Closure } from "./closure.ts";
 import type { Iterator } from "./iterator.ts";
-import type { SnapshotReader, SnapshotWriter } from "./snapshot_types.ts";
+import type { SnapshotReader, SnapshotWriter } from "../../storage/snapshot/snapshot.ts";
 
 /** Who leads, in which term, and why it changed (braft's `LeaderChangeContext`). */
 export interface LeaderChangeContext {
