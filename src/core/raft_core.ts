@@ -1,0 +1,1557 @@
+/**
+ * `RaftCore`: the Raft algorithm as a pure, deterministic state machine (braft behaviour,
+ * etcd-raft shape). Inputs: `tick()`, `step(message)`, `propose()`, `proposeConfChange()`,
+ * `transferLeader()`, `readIndex()`; output: a `Ready` batch. No clock, timer, Promise, disk
+ * or socket; randomness comes from the `Prng` passed in.
+ *
+ * @module
+ */
+
+import { ChunkChain } from "../bytes/chunk_chain.ts";
+import { Configuration } from "../conf/configuration.ts";
+import { RaftError, Status } from "../errors/status.ts";
+import { invariant } from "../util/_assert.ts";
+import type { Prng } from "../util/prng.ts";
+import { type ConfigurationPayload, EntryType, type LogEntry } from "./entry.ts";
+import { Progress } from "./progress.ts";
+import { jointIndex, jointVote } from "./quorum.ts";
+import { RaftLog } from "./raft_log.ts";
+import type { ConfigurationRecord, CoreStorage } from "./storage.ts";
+import type {
+  AppendEntriesMessage,
+  AppendEntriesRespMessage,
+  ConfChangeResult,
+  HardState,
+  InstallSnapshotMessage,
+  Message,
+  ReadState,
+  Ready,
+  Role,
+  SnapshotMeta,
+  SoftState,
+} from "./types.ts";
+
+/** Options of a {@linkcode RaftCore}; all times are in ticks. */
+export interface RaftCoreOptions {
+  /** This node's peer key (`PeerId.key()`). */
+  id: string;
+  /** Durable state, read-only to the core. */
+  storage: CoreStorage;
+  /** Seeded randomness (election timeouts, transfer target ties). */
+  prng: Prng;
+  /** Election timeout T in ticks (default 10). */
+  electionTick?: number;
+  /** Heartbeat interval in ticks (default 1; braft: T / raft_election_heartbeat_factor). */
+  heartbeatTick?: number;
+  /** `raft_max_election_delay_ms` in ticks: timeout is random in `[T, T + min(T, this)]` (default T). */
+  maxElectionDelayTicks?: number;
+  /** `raft_max_entries_size`: entries per AppendEntries (default 1024). */
+  maxEntriesPerMsg?: number;
+  /** `raft_max_body_size`: payload bytes per AppendEntries (default 512 KiB). */
+  maxBodyBytes?: number;
+  /** AppendEntries in flight per follower in replicate state (default 256). */
+  maxInflightMsgs?: number;
+  /** A new peer is caught up within this many entries of the leader (default 1000). */
+  catchupMargin?: number;
+  /** Leader steps down when it has not heard from a quorum within T (default true). */
+  checkQuorum?: boolean;
+  /** Leader lease (`raft_enable_leader_lease`): lease reads and follower vote stickiness (default false). */
+  leaseEnabled?: boolean;
+  /** Election priority: 0 never starts an election on its own timer; leaders hand over to caught-up peers of higher priority (default 1). */
+  priority?: number;
+  /** Membership when both log and snapshot are empty (braft `initial_conf`). */
+  initialConf?: ConfigurationPayload;
+  /** Index the state machine has already applied (≥ snapshot index; default the snapshot index). */
+  applied?: number;
+  /** Payload bytes of committed entries per Ready (default 8 MiB). */
+  maxApplyBytes?: number;
+}
+
+/** The result of `propose`. */
+export interface ProposeResult {
+  /** OK, or EPERM / EBUSY / EREADONLY. */
+  readonly status: Status;
+  /** Index given to the entry (0 on error). */
+  readonly index: number;
+  /** Term of the entry (0 on error). */
+  readonly term: number;
+}
+
+/** A membership change request: the new voters and, optionally, learners. */
+export interface ConfChangeRequest {
+  /** The new voting peers. */
+  readonly peers: Configuration;
+  /** The new learners (non-voting members); default: unchanged. */
+  readonly learners?: Configuration;
+}
+
+/** Progress of a follower as seen by the leader (for `describe`). */
+export interface FollowerStatus {
+  /** Peer key. */
+  readonly id: string;
+  /** Highest replicated index. */
+  readonly match: number;
+  /** Next index to send. */
+  readonly next: number;
+  /** Replication state. */
+  readonly state: string;
+}
+
+interface ConfView {
+  payload: ConfigurationPayload;
+  voters: string[];
+  oldVoters: string[];
+  learners: string[];
+  all: string[];
+}
+
+interface ConfChangeCtx {
+  stage: "catchup" | "joint" | "stable";
+  target: ConfigurationPayload;
+  adding: string[];
+  startTick: number;
+  index: number;
+  requested: boolean;
+}
+
+interface PendingRead {
+  seq: number;
+  index: number;
+  ctx: unknown;
+}
+
+type StepFn = (m: Message) => void;
+
+const EMPTY_DATA: ChunkChain = new ChunkChain();
+const NONE = "";
+
+function keysOf(c: Configuration | undefined): string[] {
+  if (c === undefined) return [];
+  const out: string[] = [];
+  for (const p of c) out.push(p.key());
+  return out;
+}
+
+function viewOf(payload: ConfigurationPayload): ConfView {
+  const voters = keysOf(payload.peers);
+  const oldVoters = keysOf(payload.oldPeers);
+  const learners = [...keysOf(payload.learners), ...keysOf(payload.oldLearners)];
+  const all = [...new Set([...voters, ...oldVoters, ...learners])];
+  return { payload, voters, oldVoters, learners, all };
+}
+
+/**
+ * The Raft consensus core.
+ *
+ * ## Driving it
+ * Call `tick()` at a fixed interval, `step(m)` for every message received, `propose()` and
+ * friends for client requests. Whenever `hasReady()`, take `const rd = core.ready()` and:
+ * 1. send `rd.messages` at once (leader AppendEntries, heartbeats, pre-votes: they do not
+ *    depend on anything unpersisted, so the leader's disk write and replication overlap);
+ * 2. durably persist `rd.snapshot` (fetch the data from the leader and install it), then
+ *    `rd.entries` (truncating the stored log from `rd.entries[0].index`), then `rd.hardState`;
+ *    the storage seen by the core must reflect these writes before step 5;
+ * 3. only after that, send `rd.messagesAfterPersist` (vote grants, append acks — Raft's
+ *    "no acknowledgement before the state it depends on is durable");
+ * 4. apply `rd.committedEntries` in order, answer `rd.readStates` and `rd.confChangeResults`;
+ * 5. call `core.advance(rd)`: it records the persistence (the leader's own ack and a
+ *    candidate's own vote count only from here).
+ * At most one Ready is outstanding: do not call `ready()` again before `advance()`; the core
+ * keeps accepting `step`/`tick`/`propose` meanwhile.
+ *
+ * @example
+ * ```ts
+ * import { RaftCore, MemoryCoreStorage } from "./mod.ts";
+ * import { Configuration } from "../conf/configuration.ts";
+ * import { ChunkChain } from "../bytes/chunk_chain.ts";
+ * import { Prng } from "../util/prng.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const storage = new MemoryCoreStorage();
+ * const core = new RaftCore({
+ *   id: "a:1:0", storage, prng: new Prng(1),
+ *   initialConf: { peers: Configuration.parse("a:1:0") },
+ * });
+ * const drive = () => {
+ *   while (core.hasReady()) {
+ *     const rd = core.ready();
+ *     if (rd.entries.length > 0) storage.append(rd.entries);
+ *     if (rd.hardState) storage.setHardState(rd.hardState);
+ *     core.advance(rd);
+ *   }
+ * };
+ * for (let i = 0; i < 30 && !core.isLeader(); i++) { core.tick(); drive(); }
+ * assert.ok(core.isLeader());
+ * const r = core.propose(ChunkChain.from("hello"));
+ * assert.ok(r.status.ok());
+ * drive();
+ * assert.equal(core.commitIndex(), r.index);
+ * ```
+ */
+export class RaftCore {
+  readonly #id: string;
+  readonly #prng: Prng;
+  readonly #electionTick: number;
+  readonly #heartbeatTick: number;
+  readonly #maxDelay: number;
+  readonly #maxEntries: number;
+  readonly #maxBody: number;
+  readonly #maxInflight: number;
+  readonly #catchupMargin: number;
+  readonly #checkQuorum: boolean;
+  readonly #leaseEnabled: boolean;
+  readonly #priority: number;
+  readonly #maxApplyBytes: number;
+
+  readonly #log: RaftLog;
+  #term = 0;
+  #vote = NONE;
+  #leader = NONE;
+  #role: Role = "follower";
+  #step: StepFn;
+  #tickFn: () => void;
+
+  // configuration: records above the base (the snapshot's or the initial conf)
+  #confBase: ConfigurationRecord;
+  #confs: ConfigurationRecord[];
+  #conf!: ConfView;
+
+  // leader state
+  readonly #prs = new Map<string, Progress>();
+  #confChange: ConfChangeCtx | null = null;
+  #pendingConfIndex = 0;
+  #transferee = NONE;
+  #transferStart = 0;
+  #committedInTerm = false;
+  #readSeq = 0;
+  #pendingReads: PendingRead[] = [];
+  #readsBeforeCommit: unknown[] = [];
+  #needBcast = false;
+  #needHeartbeat = false;
+  #peerPriority = new Map<string, number>();
+
+  // candidate state
+  readonly #votes = new Map<string, boolean>();
+  #selfVotePending = false;
+  #transferCampaign = false;
+
+  // timers
+  #ticks = 0;
+  #electionElapsed = 0;
+  #heartbeatElapsed = 0;
+  #randomizedTimeout = 0;
+
+  #readonly = false;
+
+  // outputs
+  #msgs: Message[] = [];
+  #msgsAfter: Message[] = [];
+  #readStates: ReadState[] = [];
+  #confResults: ConfChangeResult[] = [];
+  #prevHard: HardState;
+  #prevSoft: SoftState;
+  #readyOut: { selfVoteTerm: number } | null = null;
+
+  /**
+   * Creates a core from durable state (a restart is just a new core over the same storage).
+   *
+   * @param options See {@linkcode RaftCoreOptions}.
+   */
+  constructor(options: RaftCoreOptions) {
+    this.#id = options.id;
+    this.#prng = options.prng;
+    this.#electionTick = options.electionTick ?? 10;
+    this.#heartbeatTick = options.heartbeatTick ?? 1;
+    this.#maxDelay = Math.min(
+      this.#electionTick,
+      options.maxElectionDelayTicks ?? this.#electionTick,
+    );
+    this.#maxEntries = options.maxEntriesPerMsg ?? 1024;
+    this.#maxBody = options.maxBodyBytes ?? 512 * 1024;
+    this.#maxInflight = options.maxInflightMsgs ?? 256;
+    this.#catchupMargin = options.catchupMargin ?? 1000;
+    this.#checkQuorum = options.checkQuorum ?? true;
+    this.#leaseEnabled = options.leaseEnabled ?? false;
+    this.#priority = options.priority ?? 1;
+    this.#maxApplyBytes = options.maxApplyBytes ?? 8 * 1024 * 1024;
+    invariant(
+      this.#heartbeatTick > 0 && this.#heartbeatTick < this.#electionTick,
+      "heartbeatTick < electionTick",
+    );
+
+    const storage = options.storage;
+    const snap = storage.snapshotMeta();
+    this.#log = new RaftLog(storage, options.applied ?? snap.index);
+    const hs = storage.hardState();
+    this.#prevHard = hs;
+    this.#term = Math.max(hs.term, 1); // braft: initial term is 1
+    this.#vote = hs.vote;
+    this.#confBase = snap.index > 0 || storage.lastIndex() > 0
+      ? { index: snap.index, term: snap.term, conf: snap.conf }
+      : { index: 0, term: 0, conf: options.initialConf ?? { peers: new Configuration() } };
+    this.#confs = storage.configurations().filter((r) => r.index > snap.index);
+    this.#refreshConf();
+    this.#step = this.#stepFollower;
+    this.#tickFn = this.#tickElection;
+    this.#becomeFollower(this.#term, NONE);
+    this.#prevSoft = this.#softState();
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  /** @returns This node's peer key. */
+  get id(): string {
+    return this.#id;
+  }
+
+  /** @returns The current term. */
+  term(): number {
+    return this.#term;
+  }
+
+  /** @returns The current role. */
+  role(): Role {
+    return this.#role;
+  }
+
+  /** @returns Whether this node is the leader. */
+  isLeader(): boolean {
+    return this.#role === "leader";
+  }
+
+  /** @returns The known leader's key, or `""`. */
+  leader(): string {
+    return this.#leader;
+  }
+
+  /** @returns The vote cast in the current term, or `""`. */
+  votedFor(): string {
+    return this.#vote;
+  }
+
+  /** @returns The commit index. */
+  commitIndex(): number {
+    return this.#log.committed;
+  }
+
+  /** @returns The highest index handed out for applying. */
+  appliedIndex(): number {
+    return this.#log.applied;
+  }
+
+  /** @returns The first log index. */
+  firstIndex(): number {
+    return this.#log.firstIndex();
+  }
+
+  /** @returns The last log index. */
+  lastIndex(): number {
+    return this.#log.lastIndex();
+  }
+
+  /** @returns The last log term. */
+  lastTerm(): number {
+    return this.#log.lastTerm();
+  }
+
+  /**
+   * @param i Log index.
+   * @returns Its term, or `undefined` when compacted or beyond the end.
+   */
+  termAt(i: number): number | undefined {
+    return this.#log.term(i);
+  }
+
+  /**
+   * Entries `[lo, hi)` from the log (unstable part included).
+   *
+   * @param lo First index (≥ firstIndex).
+   * @param hi One past the last index.
+   * @returns The entries, or `null` if storage cannot answer now.
+   */
+  entries(lo: number, hi: number): LogEntry[] | null {
+    return this.#log.entries(lo, hi - lo, Infinity);
+  }
+
+  /** @returns The membership in effect (the latest configuration entry, committed or not). */
+  configuration(): ConfigurationPayload {
+    return this.#conf.payload;
+  }
+
+  /** @returns Whether the configuration is joint (old and new voters). */
+  isJoint(): boolean {
+    return this.#conf.oldVoters.length > 0;
+  }
+
+  /** @returns Whether a membership change is in progress (leader). */
+  isChangingConf(): boolean {
+    return this.#confChange !== null || this.#pendingConfIndex > this.#log.committed;
+  }
+
+  /** @returns The transfer target while transferring leadership, else `""`. */
+  transferee(): string {
+    return this.#transferee;
+  }
+
+  /** @returns Whether this node is in readonly mode itself. */
+  readonlyMode(): boolean {
+    return this.#readonly;
+  }
+
+  /** @returns The followers' progress (leader only; empty otherwise). */
+  followers(): FollowerStatus[] {
+    const out: FollowerStatus[] = [];
+    for (const [id, pr] of this.#prs) {
+      if (id !== this.#id) out.push({ id, match: pr.match, next: pr.next, state: pr.state });
+    }
+    return out;
+  }
+
+  /** @returns The hard state as the core sees it now. */
+  hardState(): HardState {
+    return { term: this.#term, vote: this.#vote, commit: this.#log.committed };
+  }
+
+  /**
+   * Leader lease (braft `is_leader_lease_valid`): a quorum acknowledged a message sent less
+   * than T ticks ago, and no other leader can have been elected since.
+   *
+   * @returns Whether lease reads are safe now.
+   */
+  isLeaderLeaseValid(): boolean {
+    if (!this.#leaseEnabled || this.#role !== "leader" || !this.#committedInTerm) return false;
+    if (this.#transferee !== NONE) return false;
+    const acked = jointIndex(
+      this.#conf.voters,
+      this.#conf.oldVoters,
+      (id) => id === this.#id ? this.#ticks : this.#prs.get(id)?.ackedSentTick ?? -Infinity,
+    );
+    return this.#ticks < acked + this.#electionTick - 1;
+  }
+
+  /**
+   * Whether the leader refuses writes because of readonly mode (itself, or a majority of a
+   * voter set, as braft).
+   *
+   * @returns `true` when proposals would get EREADONLY.
+   */
+  isReadonlyLeader(): boolean {
+    if (this.#readonly) return true;
+    const writable = (id: string): number =>
+      id === this.#id ? (this.#readonly ? 0 : 1) : (this.#prs.get(id)?.readonly ? 0 : 1);
+    return jointIndex(this.#conf.voters, this.#conf.oldVoters, writable) === 0 &&
+      this.#conf.voters.length > 0;
+  }
+
+  /**
+   * The meta for a snapshot of the state machine at `index` (term and membership at that
+   * index). The driver saves the snapshot, then compacts storage with this meta.
+   *
+   * @param index An applied index still in the log (or the current snapshot's index).
+   * @returns The meta.
+   * @throws {RangeError} If `index` is not applied or already compacted.
+   */
+  snapshotMetaAt(index: number): SnapshotMeta {
+    const term = this.#log.term(index);
+    if (index > this.#log.applied || term === undefined) {
+      throw new RangeError(
+        `Cannot snapshot at index ${index}: applied ${this.#log.applied}, first ${this.#log.firstIndex()}`,
+      );
+    }
+    return { index, term, conf: this.#confAt(index) };
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /** Advances logical time by one tick (elections, heartbeats, check-quorum, timeouts). */
+  tick(): void {
+    this.#ticks++;
+    this.#tickFn();
+  }
+
+  /**
+   * Feeds a received message.
+   *
+   * @param m The message (`m.to` should be this node).
+   */
+  step(m: Message): void {
+    if (m.term > this.#term) {
+      if (m.type === "PreVote" || m.type === "RequestVote") {
+        const force = m.type === "RequestVote" && m.transfer;
+        const lease = this.#checkQuorum || this.#leaseEnabled;
+        if (
+          lease && !force && this.#leader !== NONE && this.#electionElapsed < this.#electionTick
+        ) {
+          // follower lease: we heard from a live leader within T; ignore (braft rejected_by_lease)
+          return;
+        }
+      }
+      if (m.type === "PreVote") {
+        // never change term for a pre-vote
+      } else if (m.type === "PreVoteResp" && m.granted) {
+        // granted pre-votes carry the future term
+      } else {
+        const leader = m.type === "AppendEntries" || m.type === "InstallSnapshot" ? m.from : NONE;
+        this.#becomeFollower(m.term, leader);
+      }
+    } else if (m.term < this.#term) {
+      if (m.type === "AppendEntries" || m.type === "InstallSnapshot") {
+        // tell a stale leader about the newer term so it steps down
+        this.#sendAfter({
+          type: "AppendEntriesResp",
+          from: this.#id,
+          to: m.from,
+          term: this.#term,
+          success: false,
+          heartbeat: true,
+          index: 0,
+          hintIndex: 0,
+          hintTerm: 0,
+          lastLogIndex: this.#log.lastIndex(),
+          readonly: this.#readonly,
+          sentTick: 0,
+          readSeq: 0,
+        });
+      } else if (m.type === "PreVote") {
+        this.#send({
+          type: "PreVoteResp",
+          from: this.#id,
+          to: m.from,
+          term: this.#term,
+          granted: false,
+        });
+      }
+      return;
+    }
+
+    if (m.type === "PreVote" || m.type === "RequestVote") {
+      this.#handleVote(m);
+      return;
+    }
+    this.#step(m);
+  }
+
+  /**
+   * Proposes a user entry (leader only).
+   *
+   * @param data The payload.
+   * @param expectedTerm Reject with EPERM unless the term is this one (-1 = don't check).
+   * @returns The status and the entry's index and term.
+   */
+  propose(data: ChunkChain, expectedTerm: number = -1): ProposeResult {
+    const st = this.#checkWritable(expectedTerm);
+    if (st !== null) return { status: st, index: 0, term: 0 };
+    if (this.isReadonlyLeader()) {
+      return {
+        status: new Status(RaftError.EREADONLY, "readonly mode reject new user logs"),
+        index: 0,
+        term: 0,
+      };
+    }
+    const index = this.#appendEntry(EntryType.DATA, data, undefined);
+    return { status: Status.OK(), index, term: this.#term };
+  }
+
+  /**
+   * Proposes a membership change (braft `change_peers`): new voters first catch up as
+   * non-voters, then a joint configuration if more than one voter changes, else a single
+   * step. The end is reported in `Ready.confChangeResults`.
+   *
+   * @param req The new voters (and learners).
+   * @returns OK if started (or nothing to change), else EPERM / EBUSY / EINVAL.
+   */
+  proposeConfChange(req: ConfChangeRequest): Status {
+    const st = this.#checkWritable(-1);
+    if (st !== null) return st;
+    if (this.isChangingConf()) {
+      return new Status(RaftError.EBUSY, "Doing another configuration change");
+    }
+    if (req.peers.isEmpty()) return new Status(RaftError.EINVAL, "Empty configuration");
+    const cur = this.#conf.payload;
+    const learners = (req.learners ?? cur.learners ?? new Configuration()).clone();
+    for (const p of req.peers) learners.remove(p);
+    const target: ConfigurationPayload = { peers: req.peers.clone(), learners };
+    const peers = keysOf(req.peers);
+    if (req.peers.equals(cur.peers) && learners.equals(cur.learners ?? new Configuration())) {
+      this.#confResults.push({ peers, status: Status.OK() });
+      return Status.OK();
+    }
+    const adding = peers.filter((k) => !this.#conf.voters.includes(k));
+    this.#confChange = {
+      stage: "catchup",
+      target,
+      adding,
+      startTick: this.#ticks,
+      index: 0,
+      requested: true,
+    };
+    for (const id of adding) {
+      if (!this.#prs.has(id)) {
+        this.#prs.set(id, this.#newProgress());
+        this.#sendAppend(id);
+      }
+    }
+    this.#checkCatchup();
+    return Status.OK();
+  }
+
+  /**
+   * Starts a leadership transfer (braft `transfer_leadership_to`): writes are refused with
+   * EBUSY until the target wins or T ticks pass.
+   *
+   * @param target Peer key, or `""` for ANY_PEER (the most caught-up voter).
+   * @returns OK, EPERM (not leader), EBUSY, or EINVAL (not a voter / no candidate).
+   */
+  transferLeader(target: string): Status {
+    if (this.#role !== "leader") return new Status(RaftError.EPERM, "Not leader");
+    if (this.#transferee !== NONE) return new Status(RaftError.EBUSY, "Is transferring leadership");
+    if (this.isChangingConf()) {
+      return new Status(RaftError.EBUSY, "Doing another configuration change");
+    }
+    if (target === this.#id) return Status.OK();
+    if (target === NONE || target === "0.0.0.0:0:0") {
+      const cands = this.#prng.shuffle(this.#conf.voters.filter((id) => id !== this.#id));
+      let best = NONE;
+      let bestMatch = -1;
+      for (const id of cands) {
+        const m = this.#prs.get(id)?.match ?? 0;
+        if (m > bestMatch) {
+          best = id;
+          bestMatch = m;
+        }
+      }
+      if (best === NONE) return new Status(RaftError.EINVAL, "No peer to transfer leadership to");
+      target = best;
+    }
+    if (!this.#conf.voters.includes(target) || !this.#prs.has(target)) {
+      return new Status(RaftError.EINVAL, `Peer ${target} is not a voter`);
+    }
+    this.#transferee = target;
+    this.#transferStart = this.#ticks;
+    const pr = this.#prs.get(target)!;
+    if (pr.match === this.#log.lastIndex()) this.#sendTimeoutNow(target);
+    else this.#sendAppend(target);
+    return Status.OK();
+  }
+
+  /**
+   * Asks for a linearizable read barrier. The answer arrives in `Ready.readStates`: once the
+   * state machine has applied `index`, reads reflect every write acknowledged before.
+   * Served from the lease when valid, else confirmed by a heartbeat quorum.
+   *
+   * @param ctx Caller context, returned in the ReadState.
+   * @returns OK if queued, EPERM if not leader.
+   */
+  readIndex(ctx: unknown): Status {
+    if (this.#role !== "leader") return new Status(RaftError.EPERM, "Not leader");
+    if (!this.#committedInTerm) {
+      this.#readsBeforeCommit.push(ctx);
+      return Status.OK();
+    }
+    this.#serveRead(ctx);
+    return Status.OK();
+  }
+
+  /**
+   * Enters or leaves readonly mode (braft `enter_readonly_mode`).
+   *
+   * @param on `true` to refuse new user entries.
+   */
+  setReadonly(on: boolean): void {
+    this.#readonly = on;
+  }
+
+  /**
+   * Forces the membership (braft `reset_peers`; unsafe, for majority loss): sets it locally
+   * and steps down to term + 1.
+   *
+   * @param peers The new voters.
+   * @returns OK, EINVAL (empty) or EBUSY (leader in a conf change).
+   */
+  resetPeers(peers: Configuration): Status {
+    if (peers.isEmpty()) return new Status(RaftError.EINVAL, "new_peers is empty");
+    if (this.#role === "leader" && this.isChangingConf()) {
+      return new Status(RaftError.EBUSY, "Doing another configuration change");
+    }
+    const last = this.#log.lastIndex();
+    this.#confs = this.#confs.filter((r) => r.index < last);
+    this.#confs.push({ index: last, term: this.#log.lastTerm(), conf: { peers: peers.clone() } });
+    this.#refreshConf();
+    this.#becomeFollower(this.#term + 1, NONE);
+    return Status.OK();
+  }
+
+  /**
+   * Starts an election now (braft `vote()`; tests): pre-vote first.
+   */
+  campaign(): void {
+    if (this.#role === "leader") return;
+    this.#campaign("prevote");
+  }
+
+  /**
+   * The transport could not reach `id` (braft: RPC error): fall back to probing it.
+   *
+   * @param id Peer key.
+   */
+  reportUnreachable(id: string): void {
+    const pr = this.#prs.get(id);
+    if (this.#role === "leader" && pr !== undefined && pr.state === "replicate") pr.becomeProbe();
+  }
+
+  /** The storage can now answer `entries()` calls it refused: resume replication/applying. */
+  notifyStorageReady(): void {
+    if (this.#role === "leader") this.#needBcast = true;
+  }
+
+  // ---------------------------------------------------------------- ready / advance
+
+  /** @returns Whether `ready()` has anything to hand out. */
+  hasReady(): boolean {
+    if (this.#readyOut !== null) return false;
+    if (this.#role === "leader" && (this.#needBcast || this.#needHeartbeat)) return true;
+    if (this.#msgs.length > 0 || this.#msgsAfter.length > 0) return true;
+    if (this.#log.unstable.length > 0 || this.#log.pendingSnapshot !== undefined) return true;
+    if (this.#log.hasNextCommitted()) return true;
+    if (this.#readStates.length > 0 || this.#confResults.length > 0 || this.#selfVotePending) {
+      return true;
+    }
+    if (!hardEqual(this.hardState(), this.#prevHard)) return true;
+    return !softEqual(this.#softState(), this.#prevSoft);
+  }
+
+  /**
+   * Takes the next batch of work. See the class docs for the contract.
+   *
+   * @returns The Ready.
+   */
+  ready(): Ready {
+    invariant(this.#readyOut === null, "ready() called again before advance()");
+    if (this.#role === "leader") {
+      if (this.#needBcast) this.#bcastAppend();
+      if (this.#needHeartbeat) this.#bcastHeartbeat();
+    }
+    this.#needBcast = false;
+    this.#needHeartbeat = false;
+    const soft = this.#softState();
+    const hard = this.hardState();
+    const rd: {
+      -readonly [K in keyof Ready]: Ready[K];
+    } = {
+      entries: this.#log.unstable.slice(),
+      messages: this.#msgs,
+      messagesAfterPersist: this.#msgsAfter,
+      committedEntries: this.#log.nextCommitted(this.#maxApplyBytes),
+      readStates: this.#readStates,
+      confChangeResults: this.#confResults,
+    };
+    if (!softEqual(soft, this.#prevSoft)) {
+      rd.softState = soft;
+      this.#prevSoft = soft;
+    }
+    if (!hardEqual(hard, this.#prevHard)) {
+      rd.hardState = hard;
+      this.#prevHard = hard;
+    }
+    if (this.#log.pendingSnapshot !== undefined) rd.snapshot = this.#log.pendingSnapshot;
+    this.#msgs = [];
+    this.#msgsAfter = [];
+    this.#readStates = [];
+    this.#confResults = [];
+    this.#readyOut = { selfVoteTerm: this.#selfVotePending ? this.#term : 0 };
+    this.#selfVotePending = false;
+    return rd;
+  }
+
+  /**
+   * Acknowledges a Ready: its snapshot, entries and hard state are durable (and visible
+   * through storage) and its committed entries were taken for applying.
+   *
+   * @param rd The Ready returned by the last `ready()`.
+   */
+  advance(rd: Ready): void {
+    invariant(this.#readyOut !== null, "advance() without ready()");
+    const out = this.#readyOut;
+    this.#readyOut = null;
+    if (rd.snapshot !== undefined) this.#log.stableSnapTo(rd.snapshot.index);
+    const last = rd.entries[rd.entries.length - 1];
+    if (last !== undefined) this.#log.stableTo(last.index, last.term);
+    const applied = rd.committedEntries[rd.committedEntries.length - 1];
+    if (applied !== undefined) {
+      invariant(applied.index <= this.#log.committed, "applied beyond commit");
+      this.#log.applied = Math.max(this.#log.applied, applied.index);
+    }
+    if (out.selfVoteTerm === this.#term && this.#role === "candidate") {
+      this.#recordVote(this.#id, true);
+    }
+    if (this.#role === "leader") {
+      const self = this.#prs.get(this.#id);
+      if (self !== undefined && self.maybeUpdate(this.#log.stableLastIndex())) {
+        if (this.#maybeCommit()) this.#needBcast = true;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- roles
+
+  #softState(): SoftState {
+    return {
+      role: this.#role,
+      leader: this.#leader,
+      term: this.#term,
+      transferring: this.#transferee !== NONE,
+    };
+  }
+
+  #reset(term: number): void {
+    if (term !== this.#term) {
+      invariant(term > this.#term, () => `term going backwards ${this.#term} -> ${term}`);
+      this.#term = term;
+      this.#vote = NONE;
+    }
+    this.#leader = NONE;
+    this.#electionElapsed = 0;
+    this.#heartbeatElapsed = 0;
+    this.#randomizedTimeout = this.#electionTick + this.#prng.int(this.#maxDelay + 1);
+    this.#votes.clear();
+    this.#selfVotePending = false;
+    this.#transferCampaign = false;
+    if (this.#role === "leader") this.#leaderStopped();
+    this.#prs.clear();
+    this.#transferee = NONE;
+    this.#committedInTerm = false;
+  }
+
+  #leaderStopped(): void {
+    const why = new Status(RaftError.EPERM, "leader stepped down");
+    for (const r of this.#pendingReads) {
+      this.#readStates.push({ ctx: r.ctx, index: -1, status: why });
+    }
+    for (const ctx of this.#readsBeforeCommit) {
+      this.#readStates.push({ ctx, index: -1, status: why });
+    }
+    this.#pendingReads = [];
+    this.#readsBeforeCommit = [];
+    if (this.#confChange?.requested) {
+      this.#confResults.push({ peers: keysOf(this.#confChange.target.peers), status: why });
+    }
+    this.#confChange = null;
+    this.#pendingConfIndex = 0;
+  }
+
+  #becomeFollower(term: number, leader: string): void {
+    this.#reset(term);
+    this.#role = "follower";
+    this.#leader = leader;
+    this.#step = this.#stepFollower;
+    this.#tickFn = this.#tickElection;
+  }
+
+  #promotable(): boolean {
+    return (this.#conf.voters.includes(this.#id) || this.#conf.oldVoters.includes(this.#id)) &&
+      this.#log.pendingSnapshot === undefined;
+  }
+
+  #campaign(kind: "prevote" | "election" | "transfer"): void {
+    if (!this.#promotable()) return;
+    const voters = [...new Set([...this.#conf.voters, ...this.#conf.oldVoters])];
+    if (kind === "prevote") {
+      // pre-vote: no state change; ask for term + 1
+      this.#reset(this.#term);
+      this.#role = "precandidate";
+      this.#step = this.#stepCandidate;
+      this.#tickFn = this.#tickElection;
+      this.#votes.set(this.#id, true);
+      for (const id of voters) {
+        if (id === this.#id) continue;
+        this.#send({
+          type: "PreVote",
+          from: this.#id,
+          to: id,
+          term: this.#term + 1,
+          lastLogIndex: this.#log.lastIndex(),
+          lastLogTerm: this.#log.lastTerm(),
+        });
+      }
+      this.#tally();
+      return;
+    }
+    this.#reset(this.#term + 1);
+    this.#role = "candidate";
+    this.#step = this.#stepCandidate;
+    this.#tickFn = this.#tickElection;
+    this.#vote = this.#id;
+    this.#selfVotePending = true; // counted once the vote is durable (advance)
+    this.#transferCampaign = kind === "transfer";
+    for (const id of voters) {
+      if (id === this.#id) continue;
+      this.#sendAfter({
+        type: "RequestVote",
+        from: this.#id,
+        to: id,
+        term: this.#term,
+        lastLogIndex: this.#log.lastIndex(),
+        lastLogTerm: this.#log.lastTerm(),
+        transfer: kind === "transfer",
+      });
+    }
+  }
+
+  #recordVote(from: string, granted: boolean): void {
+    if (!this.#votes.has(from)) this.#votes.set(from, granted);
+    this.#tally();
+  }
+
+  #tally(): void {
+    const r = jointVote(this.#conf.voters, this.#conf.oldVoters, this.#votes);
+    if (r === "won") {
+      if (this.#role === "precandidate") this.#campaign("election");
+      else this.#becomeLeader();
+    } else if (r === "lost") {
+      this.#becomeFollower(this.#term, NONE);
+    }
+  }
+
+  #becomeLeader(): void {
+    invariant(this.#role === "candidate", "only a candidate becomes leader");
+    const term = this.#term;
+    this.#reset(term);
+    this.#role = "leader";
+    this.#leader = this.#id;
+    this.#step = this.#stepLeader;
+    this.#tickFn = this.#tickLeader;
+    for (const id of this.#conf.all) this.#prs.set(id, this.#newProgress());
+    const self = this.#prs.get(this.#id) ?? this.#newProgress();
+    this.#prs.set(this.#id, self);
+    self.match = Math.max(0, this.#log.stableLastIndex());
+    self.becomeReplicate();
+    // braft: the first entry of a term is a CONFIGURATION entry with the current conf
+    const conf = this.#conf.payload;
+    this.#pendingConfIndex = this.#appendEntry(EntryType.CONFIGURATION, EMPTY_DATA, conf);
+    if (conf.oldPeers !== undefined && !conf.oldPeers.isEmpty()) {
+      this.#confChange = {
+        stage: "joint",
+        target: { peers: conf.peers, learners: conf.learners ?? new Configuration() },
+        adding: [],
+        startTick: this.#ticks,
+        index: this.#pendingConfIndex,
+        requested: false,
+      };
+    }
+  }
+
+  #newProgress(): Progress {
+    return new Progress(this.#log.lastIndex() + 1, this.#maxInflight, 0);
+  }
+
+  // ---------------------------------------------------------------- ticks
+
+  #tickElection(): void {
+    this.#electionElapsed++;
+    if (this.#electionElapsed >= this.#randomizedTimeout) {
+      this.#electionElapsed = 0;
+      if (this.#priority <= 0 && this.#role === "follower") return;
+      this.#campaign("prevote");
+    }
+  }
+
+  #tickLeader(): void {
+    this.#heartbeatElapsed++;
+    this.#electionElapsed++;
+    if (this.#electionElapsed >= this.#electionTick) {
+      this.#electionElapsed = 0;
+      if (this.#checkQuorum && !this.#quorumActive()) {
+        this.#becomeFollower(this.#term, NONE);
+        return;
+      }
+      for (const [id, pr] of this.#prs) if (id !== this.#id) pr.recentActive = false;
+    }
+    if (this.#transferee !== NONE && this.#ticks - this.#transferStart >= this.#electionTick) {
+      this.#transferee = NONE; // braft: resume as leader after T
+    }
+    if (this.#confChange?.stage === "catchup") this.#checkCatchup();
+    if (this.#heartbeatElapsed >= this.#heartbeatTick) {
+      this.#heartbeatElapsed = 0;
+      this.#bcastHeartbeat();
+    }
+    this.#maybeHandOverByPriority();
+  }
+
+  #quorumActive(): boolean {
+    const active = (id: string): number =>
+      id === this.#id || this.#prs.get(id)?.recentActive ? 1 : 0;
+    return jointIndex(this.#conf.voters, this.#conf.oldVoters, active) === 1;
+  }
+
+  #maybeHandOverByPriority(): void {
+    if (this.#transferee !== NONE || this.isChangingConf()) return;
+    let best = NONE;
+    let bestPri = this.#priority;
+    for (const id of this.#conf.voters) {
+      const p = this.#peerPriority.get(id) ?? 1;
+      if (id !== this.#id && p > bestPri && this.#prs.get(id)?.match === this.#log.lastIndex()) {
+        best = id;
+        bestPri = p;
+      }
+    }
+    if (best !== NONE) this.transferLeader(best);
+  }
+
+  // ---------------------------------------------------------------- voting
+
+  #handleVote(m: Message & { type: "PreVote" | "RequestVote" }): void {
+    const pre = m.type === "PreVote";
+    const canVote = this.#vote === m.from || (this.#vote === NONE && this.#leader === NONE) ||
+      (pre && m.term > this.#term);
+    const grant = canVote && this.#log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+    if (pre) {
+      this.#send({
+        type: "PreVoteResp",
+        from: this.#id,
+        to: m.from,
+        term: grant ? m.term : this.#term,
+        granted: grant,
+      });
+      return;
+    }
+    if (grant) {
+      this.#electionElapsed = 0;
+      this.#vote = m.from;
+    }
+    // the vote must be durable before the answer leaves
+    this.#sendAfter({
+      type: "RequestVoteResp",
+      from: this.#id,
+      to: m.from,
+      term: this.#term,
+      granted: grant,
+    });
+  }
+
+  // ---------------------------------------------------------------- step functions
+
+  #stepFollower = (m: Message): void => {
+    switch (m.type) {
+      case "AppendEntries":
+        this.#electionElapsed = 0;
+        this.#leader = m.from;
+        this.#handleAppend(m);
+        return;
+      case "InstallSnapshot":
+        this.#electionElapsed = 0;
+        this.#leader = m.from;
+        this.#handleSnapshot(m);
+        return;
+      case "TimeoutNow": {
+        const ok = this.#promotable();
+        this.#sendAfter({
+          type: "TimeoutNowResp",
+          from: this.#id,
+          to: m.from,
+          term: this.#term,
+          success: ok,
+        });
+        if (ok) this.#campaign("transfer");
+        return;
+      }
+      default:
+        return;
+    }
+  };
+
+  #stepCandidate = (m: Message): void => {
+    switch (m.type) {
+      case "AppendEntries":
+        this.#becomeFollower(this.#term, m.from);
+        this.#handleAppend(m);
+        return;
+      case "InstallSnapshot":
+        this.#becomeFollower(this.#term, m.from);
+        this.#handleSnapshot(m);
+        return;
+      case "PreVoteResp":
+        if (this.#role === "precandidate") this.#recordVote(m.from, m.granted);
+        return;
+      case "RequestVoteResp":
+        if (this.#role === "candidate") this.#recordVote(m.from, m.granted);
+        return;
+      default:
+        return;
+    }
+  };
+
+  #stepLeader = (m: Message): void => {
+    switch (m.type) {
+      case "AppendEntriesResp":
+        this.#handleAppendResp(m);
+        return;
+      case "InstallSnapshotResp": {
+        const pr = this.#prs.get(m.from);
+        if (pr === undefined) return;
+        pr.recentActive = true;
+        pr.lastRespTick = this.#ticks;
+        if (pr.state !== "snapshot") return;
+        if (m.success) {
+          pr.maybeUpdate(m.index);
+          pr.becomeProbe();
+          if (this.#maybeCommit()) this.#needBcast = true;
+        } else {
+          pr.pendingSnapshot = 0;
+          pr.becomeProbe();
+        }
+        this.#sendAppend(m.from);
+        return;
+      }
+      case "AppendEntries":
+        invariant(false, () => `two leaders in term ${this.#term}: ${this.#id} and ${m.from}`);
+        return;
+      default:
+        return;
+    }
+  };
+
+  // ---------------------------------------------------------------- follower side
+
+  #reply(
+    m: AppendEntriesMessage,
+    success: boolean,
+    index: number,
+    hintIndex = 0,
+    hintTerm = 0,
+  ): void {
+    this.#sendAfter({
+      type: "AppendEntriesResp",
+      from: this.#id,
+      to: m.from,
+      term: this.#term,
+      success,
+      heartbeat: m.heartbeat,
+      index,
+      hintIndex,
+      hintTerm,
+      lastLogIndex: this.#log.lastIndex(),
+      readonly: this.#readonly,
+      sentTick: m.sentTick,
+      readSeq: m.readSeq,
+    });
+  }
+
+  #handleAppend(m: AppendEntriesMessage): void {
+    const log = this.#log;
+    if (m.heartbeat) {
+      if (log.matchTerm(m.prevLogIndex, m.prevLogTerm)) {
+        log.commitTo(Math.min(m.commit, m.prevLogIndex));
+      }
+      this.#reply(m, true, 0);
+      return;
+    }
+    if (m.prevLogIndex < log.committed) {
+      this.#reply(m, true, log.committed);
+      return;
+    }
+    if (log.matchTerm(m.prevLogIndex, m.prevLogTerm)) {
+      const lastNew = m.prevLogIndex + m.entries.length;
+      const ci = log.findConflict(m.entries);
+      if (ci !== 0) {
+        invariant(
+          ci > log.committed,
+          () => `conflict at committed index ${ci} <= ${log.committed}`,
+        );
+        const from = ci - m.prevLogIndex - 1;
+        this.#truncateConfs(ci);
+        const tail = m.entries.slice(from);
+        log.append(tail);
+        for (const e of tail) if (e.conf !== undefined) this.#addConf(e);
+      }
+      // braft/Raft: commit = min(leaderCommit, last new entry)
+      log.commitTo(Math.min(m.commit, lastNew));
+      this.#reply(m, true, lastNew);
+      return;
+    }
+    const hint = log.findConflictByTerm(Math.min(m.prevLogIndex, log.lastIndex()), m.prevLogTerm);
+    this.#reply(m, false, m.prevLogIndex, hint.index, hint.term);
+  }
+
+  #handleSnapshot(m: InstallSnapshotMessage): void {
+    const meta = m.meta;
+    const log = this.#log;
+    const resp = (success: boolean, index: number): void =>
+      this.#sendAfter({
+        type: "InstallSnapshotResp",
+        from: this.#id,
+        to: m.from,
+        term: this.#term,
+        success,
+        index,
+      });
+    if (meta.index <= log.committed) {
+      resp(true, log.committed);
+      return;
+    }
+    if (log.matchTerm(meta.index, meta.term)) {
+      log.commitTo(meta.index);
+      resp(true, meta.index);
+      return;
+    }
+    log.restore(meta);
+    this.#confBase = { index: meta.index, term: meta.term, conf: meta.conf };
+    this.#confs = [];
+    this.#refreshConf();
+    resp(true, meta.index);
+  }
+
+  // ---------------------------------------------------------------- leader side
+
+  #handleAppendResp(m: AppendEntriesRespMessage): void {
+    const pr = this.#prs.get(m.from);
+    if (pr === undefined) return;
+    pr.recentActive = true;
+    pr.lastRespTick = this.#ticks;
+    pr.readonly = m.readonly;
+    if (m.sentTick > pr.ackedSentTick) pr.ackedSentTick = m.sentTick;
+    if (m.readSeq > pr.readSeq) {
+      pr.readSeq = m.readSeq;
+      this.#releaseReads();
+    }
+    if (m.heartbeat) {
+      // a heartbeat answer unblocks a lost probe, and a replicate window whose messages
+      // were lost (the follower is behind `next` and nothing was acknowledged for a while)
+      if (pr.state === "probe") pr.probeSent = false;
+      else if (
+        pr.state === "replicate" && m.lastLogIndex < pr.next - 1 &&
+        this.#ticks - Math.max(pr.lastAckTick, pr.lastSendTick) >= 2 * this.#heartbeatTick
+      ) {
+        pr.becomeProbe();
+      }
+      if (pr.match < this.#log.lastIndex() && !pr.paused()) this.#sendAppend(m.from);
+      return;
+    }
+    if (!m.success) {
+      let hint = m.hintIndex;
+      if (m.hintTerm > 0) hint = this.#log.findConflictByTerm(m.hintIndex, m.hintTerm).index;
+      if (pr.maybeDecrTo(m.index, hint)) {
+        if (pr.state === "replicate") pr.becomeProbe();
+        this.#sendAppend(m.from);
+      }
+      return;
+    }
+    const wasPaused = pr.paused();
+    if (!pr.maybeUpdate(m.index)) return;
+    pr.lastAckTick = this.#ticks;
+    if (pr.state === "probe") pr.becomeReplicate();
+    else if (pr.state === "snapshot" && pr.match >= pr.pendingSnapshot) pr.becomeProbe();
+    else if (pr.state === "replicate") pr.inflights.freeTo(m.index);
+    if (this.#maybeCommit()) {
+      this.#needBcast = true;
+    } else if (wasPaused || pr.state === "replicate") {
+      this.#fill(m.from);
+    }
+    if (m.from === this.#transferee && pr.match === this.#log.lastIndex()) {
+      this.#sendTimeoutNow(m.from);
+    }
+    if (this.#confChange?.stage === "catchup") this.#checkCatchup();
+  }
+
+  #fill(id: string): void {
+    const pr = this.#prs.get(id)!;
+    while (this.#sendAppend(id, false) && pr.state === "replicate");
+  }
+
+  #sendTimeoutNow(to: string): void {
+    this.#send({ type: "TimeoutNow", from: this.#id, to, term: this.#term });
+  }
+
+  #sendAppend(to: string, allowEmpty = true): boolean {
+    const pr = this.#prs.get(to);
+    if (pr === undefined || to === this.#id || pr.paused()) return false;
+    const log = this.#log;
+    const prevIndex = pr.next - 1;
+    const prevTerm = log.term(prevIndex);
+    if (prevTerm === undefined || pr.next < log.firstIndex()) {
+      if (prevTerm === undefined && prevIndex > log.lastIndex()) {
+        // next beyond our log (stale optimism): back off to probing
+        pr.becomeProbe();
+        return false;
+      }
+      const meta = log.snapshotMeta();
+      if (meta.index === 0) return false;
+      pr.becomeSnapshot(meta.index);
+      this.#send({ type: "InstallSnapshot", from: this.#id, to, term: this.#term, meta });
+      return false;
+    }
+    const entries = log.entries(pr.next, this.#maxEntries, this.#maxBody);
+    if (entries === null) return false; // storage will call notifyStorageReady()
+    if (entries.length === 0 && !allowEmpty) return false;
+    this.#send({
+      type: "AppendEntries",
+      from: this.#id,
+      to,
+      term: this.#term,
+      prevLogIndex: prevIndex,
+      prevLogTerm: prevTerm,
+      entries,
+      commit: log.committed,
+      heartbeat: false,
+      sentTick: this.#ticks,
+      readSeq: this.#readSeq,
+    });
+    pr.lastSendTick = this.#ticks;
+    if (pr.state === "replicate") {
+      if (entries.length > 0) {
+        const last = entries[entries.length - 1]!.index;
+        let bytes = 0;
+        for (const e of entries) bytes += e.data.length;
+        pr.next = last + 1;
+        pr.inflights.add(last, bytes);
+      }
+    } else {
+      pr.probeSent = true;
+    }
+    return true;
+  }
+
+  #bcastAppend(): void {
+    for (const id of this.#prs.keys()) {
+      if (id !== this.#id) this.#fill(id);
+    }
+  }
+
+  #bcastHeartbeat(): void {
+    this.#needHeartbeat = false;
+    for (const [id, pr] of this.#prs) {
+      if (id === this.#id) continue;
+      let prev = pr.match;
+      let prevTerm = this.#log.term(prev);
+      if (prevTerm === undefined) {
+        prev = 0;
+        prevTerm = 0;
+      }
+      this.#send({
+        type: "AppendEntries",
+        from: this.#id,
+        to: id,
+        term: this.#term,
+        prevLogIndex: prev,
+        prevLogTerm: prevTerm,
+        entries: [],
+        commit: this.#log.committed,
+        heartbeat: true,
+        sentTick: this.#ticks,
+        readSeq: this.#readSeq,
+      });
+    }
+  }
+
+  #maybeCommit(): boolean {
+    const mci = jointIndex(
+      this.#conf.voters,
+      this.#conf.oldVoters,
+      (id) => this.#prs.get(id)?.match ?? 0,
+    );
+    // Raft §5.4.2: only entries of the current term are committed by counting replicas
+    if (mci <= this.#log.committed || this.#log.term(mci) !== this.#term) return false;
+    this.#log.commitTo(mci);
+    this.#onCommitted();
+    return true;
+  }
+
+  #onCommitted(): void {
+    if (!this.#committedInTerm) {
+      this.#committedInTerm = true;
+      const waiting = this.#readsBeforeCommit;
+      this.#readsBeforeCommit = [];
+      for (const ctx of waiting) this.#serveRead(ctx);
+    }
+    const cc = this.#confChange;
+    if (cc === null || cc.stage === "catchup" || this.#log.committed < cc.index) return;
+    if (cc.stage === "joint") {
+      cc.stage = "stable";
+      cc.index = this.#appendEntry(EntryType.CONFIGURATION, EMPTY_DATA, cc.target);
+      this.#pendingConfIndex = cc.index;
+      return;
+    }
+    // stable configuration committed
+    this.#confChange = null;
+    if (cc.requested) {
+      this.#confResults.push({ peers: keysOf(cc.target.peers), status: Status.OK() });
+    }
+    if (!this.#conf.voters.includes(this.#id)) {
+      // braft: a removed leader steps down and wakes the best follower with TimeoutNow
+      let best = NONE;
+      let bestMatch = -1;
+      for (const id of this.#conf.voters) {
+        const m = this.#prs.get(id)?.match ?? 0;
+        if (m > bestMatch) {
+          best = id;
+          bestMatch = m;
+        }
+      }
+      const term = this.#term;
+      this.#becomeFollower(term, NONE);
+      if (best !== NONE) this.#send({ type: "TimeoutNow", from: this.#id, to: best, term });
+    }
+  }
+
+  #checkCatchup(): void {
+    const cc = this.#confChange;
+    if (cc === null || cc.stage !== "catchup") return;
+    const last = this.#log.lastIndex();
+    let all = true;
+    for (const id of cc.adding) {
+      const pr = this.#prs.get(id);
+      const caught = pr !== undefined && pr.state !== "snapshot" &&
+        pr.match + this.#catchupMargin >= last &&
+        pr.match >= this.#log.firstIndex() - 1;
+      if (caught) continue;
+      all = false;
+      const since = Math.max(cc.startTick, pr?.lastRespTick ?? 0);
+      if (this.#ticks - since >= this.#electionTick) {
+        // braft retries while the peer answers within T; it stopped answering: ECATCHUP
+        this.#confChange = null;
+        this.#confResults.push({
+          peers: keysOf(cc.target.peers),
+          status: new Status(RaftError.ECATCHUP, `Peer ${id} failed to catch up`),
+        });
+        this.#syncProgress();
+        return;
+      }
+    }
+    if (!all) return;
+    const cur = this.#conf.payload;
+    const { added, removed } = cur.peers.diff(cc.target.peers);
+    if (added.length + removed.length > 1) {
+      cc.stage = "joint";
+      const joint: ConfigurationPayload = {
+        peers: cc.target.peers,
+        oldPeers: cur.peers,
+        learners: cc.target.learners ?? new Configuration(),
+        oldLearners: cur.learners ?? new Configuration(),
+      };
+      cc.index = this.#appendEntry(EntryType.CONFIGURATION, EMPTY_DATA, joint);
+    } else {
+      cc.stage = "stable";
+      cc.index = this.#appendEntry(EntryType.CONFIGURATION, EMPTY_DATA, cc.target);
+    }
+    this.#pendingConfIndex = cc.index;
+  }
+
+  #serveRead(ctx: unknown): void {
+    const single = this.#conf.voters.length === 1 && this.#conf.voters[0] === this.#id &&
+      this.#conf.oldVoters.length === 0;
+    if (single || this.isLeaderLeaseValid()) {
+      this.#readStates.push({ ctx, index: this.#log.committed, status: Status.OK() });
+      return;
+    }
+    this.#readSeq++;
+    this.#pendingReads.push({ seq: this.#readSeq, index: this.#log.committed, ctx });
+    this.#needHeartbeat = true;
+  }
+
+  #releaseReads(): void {
+    if (this.#pendingReads.length === 0) return;
+    const q = jointIndex(
+      this.#conf.voters,
+      this.#conf.oldVoters,
+      (id) => id === this.#id ? this.#readSeq : this.#prs.get(id)?.readSeq ?? 0,
+    );
+    let n = 0;
+    while (n < this.#pendingReads.length && this.#pendingReads[n]!.seq <= q) {
+      const r = this.#pendingReads[n++]!;
+      this.#readStates.push({ ctx: r.ctx, index: r.index, status: Status.OK() });
+    }
+    if (n > 0) this.#pendingReads = this.#pendingReads.slice(n);
+  }
+
+  #checkWritable(expectedTerm: number): Status | null {
+    if (this.#role !== "leader") return new Status(RaftError.EPERM, "Not leader");
+    if (this.#transferee !== NONE) return new Status(RaftError.EBUSY, "Is transferring leadership");
+    if (expectedTerm >= 0 && expectedTerm !== this.#term) {
+      return new Status(
+        RaftError.EPERM,
+        `expected_term=${expectedTerm} doesn't match current_term=${this.#term}`,
+      );
+    }
+    return null;
+  }
+
+  #appendEntry(type: EntryType, data: ChunkChain, conf: ConfigurationPayload | undefined): number {
+    const index = this.#log.lastIndex() + 1;
+    const e: LogEntry = conf === undefined
+      ? { index, term: this.#term, type, data }
+      : { index, term: this.#term, type, data, conf };
+    this.#log.append([e]);
+    if (conf !== undefined) this.#addConf(e);
+    this.#needBcast = true;
+    return index;
+  }
+
+  // ---------------------------------------------------------------- configuration
+
+  #confAt(index: number): ConfigurationPayload {
+    let c = this.#confBase.conf;
+    for (const r of this.#confs) {
+      if (r.index <= index) c = r.conf;
+      else break;
+    }
+    return c;
+  }
+
+  #addConf(e: LogEntry): void {
+    invariant(e.conf !== undefined, "configuration entry without conf");
+    this.#confs.push({ index: e.index, term: e.term, conf: e.conf });
+    this.#refreshConf();
+  }
+
+  #truncateConfs(from: number): void {
+    const n = this.#confs.length;
+    this.#confs = this.#confs.filter((r) => r.index < from);
+    if (this.#confs.length !== n) this.#refreshConf();
+  }
+
+  #refreshConf(): void {
+    const rec = this.#confs[this.#confs.length - 1] ?? this.#confBase;
+    this.#conf = viewOf(rec.conf);
+    if (this.#role === "leader") this.#syncProgress();
+  }
+
+  #syncProgress(): void {
+    const want = new Set(this.#conf.all);
+    want.add(this.#id);
+    if (this.#confChange?.stage === "catchup") {
+      for (const id of this.#confChange.adding) want.add(id);
+    }
+    for (const id of want) {
+      if (!this.#prs.has(id)) this.#prs.set(id, this.#newProgress());
+    }
+    for (const id of [...this.#prs.keys()]) if (!want.has(id)) this.#prs.delete(id);
+  }
+
+  // ---------------------------------------------------------------- output
+
+  #send(m: Message): void {
+    this.#msgs.push(m);
+  }
+
+  #sendAfter(m: Message): void {
+    this.#msgsAfter.push(m);
+  }
+
+  /**
+   * Records a peer's election priority (learned out of band, e.g. from configuration).
+   *
+   * @param id Peer key.
+   * @param priority Its priority.
+   */
+  setPeerPriority(id: string, priority: number): void {
+    this.#peerPriority.set(id, priority);
+  }
+}
+
+function hardEqual(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function softEqual(a: SoftState, b: SoftState): boolean {
+  return a.role === b.role && a.leader === b.leader && a.term === b.term &&
+    a.transferring === b.transferring;
+}

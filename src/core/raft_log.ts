@@ -1,0 +1,274 @@
+/**
+ * `RaftLog`: the core's view of the log — durable entries in `CoreStorage` plus the
+ * unstable tail (and a pending snapshot) that the driver has not persisted yet.
+ *
+ * @module
+ */
+
+import type { LogEntry } from "./entry.ts";
+import type { CoreStorage } from "./storage.ts";
+import type { SnapshotMeta } from "./types.ts";
+import { invariant } from "../util/_assert.ts";
+
+/**
+ * The log seen by the core.
+ *
+ * Invariants:
+ * - `applied <= committed <= lastIndex()`;
+ * - unstable entries start at `offset` and are consecutive; entries below `offset` are in
+ *   storage (storage may still hold stale entries ≥ `offset` until the driver persists);
+ * - a committed entry is never truncated.
+ */
+export class RaftLog {
+  /** Durable storage (read-only to the core). */
+  readonly storage: CoreStorage;
+  /** Highest index known committed. */
+  committed: number;
+  /** Highest index handed to the driver for applying. */
+  applied: number;
+  /** First index of `unstable`. */
+  offset: number;
+  /** Entries not yet persisted. */
+  unstable: LogEntry[] = [];
+  /** A snapshot received from the leader and not yet installed by the driver. */
+  pendingSnapshot: SnapshotMeta | undefined;
+
+  /**
+   * @param storage Durable storage.
+   * @param applied Index already applied by the state machine (≥ snapshot index).
+   */
+  constructor(storage: CoreStorage, applied: number) {
+    this.storage = storage;
+    const snap = storage.snapshotMeta();
+    this.offset = storage.lastIndex() + 1;
+    this.committed = Math.min(
+      Math.max(storage.hardState().commit, snap.index, applied),
+      storage.lastIndex(),
+    );
+    this.applied = Math.max(snap.index, Math.min(applied, this.committed));
+  }
+
+  /** @returns The meta of the snapshot the log starts after. */
+  snapshotMeta(): SnapshotMeta {
+    return this.pendingSnapshot ?? this.storage.snapshotMeta();
+  }
+
+  /** @returns First index in the log. */
+  firstIndex(): number {
+    if (this.pendingSnapshot !== undefined) return this.pendingSnapshot.index + 1;
+    return this.storage.firstIndex();
+  }
+
+  /** @returns Last index in the log. */
+  lastIndex(): number {
+    if (this.unstable.length > 0) return this.offset + this.unstable.length - 1;
+    if (this.pendingSnapshot !== undefined) return this.pendingSnapshot.index;
+    return this.storage.lastIndex();
+  }
+
+  /** @returns Last index that is durable. */
+  stableLastIndex(): number {
+    if (this.pendingSnapshot !== undefined) return -1;
+    return this.offset - 1;
+  }
+
+  /**
+   * @param i Log index.
+   * @returns Its term, or `undefined` if compacted or beyond the end.
+   */
+  term(i: number): number | undefined {
+    if (i === 0) return 0;
+    if (i >= this.offset) {
+      const e = this.unstable[i - this.offset];
+      return e?.term;
+    }
+    if (this.pendingSnapshot !== undefined) {
+      return i === this.pendingSnapshot.index ? this.pendingSnapshot.term : undefined;
+    }
+    return this.storage.term(i);
+  }
+
+  /** @returns Term of the last entry. */
+  lastTerm(): number {
+    return this.term(this.lastIndex()) ?? 0;
+  }
+
+  /**
+   * @param i Log index.
+   * @param t Term.
+   * @returns Whether the entry at `i` has term `t`.
+   */
+  matchTerm(i: number, t: number): boolean {
+    return this.term(i) === t;
+  }
+
+  /**
+   * Raft §5.4.1: a candidate's log is at least as up to date as ours.
+   *
+   * @param index Candidate's last index.
+   * @param term Candidate's last term.
+   * @returns Whether to consider it up to date.
+   */
+  isUpToDate(index: number, term: number): boolean {
+    const lt = this.lastTerm();
+    return term > lt || (term === lt && index >= this.lastIndex());
+  }
+
+  /**
+   * The largest index ≤ `index` whose term is ≤ `term` (or the first unknown boundary).
+   *
+   * @param index Start index.
+   * @param term Term bound.
+   * @returns The index and its term.
+   */
+  findConflictByTerm(index: number, term: number): { index: number; term: number } {
+    let i = Math.min(index, this.lastIndex());
+    for (; i > 0; i--) {
+      const t = this.term(i);
+      if (t === undefined) return { index: i, term: 0 };
+      if (t <= term) return { index: i, term: t };
+    }
+    return { index: 0, term: 0 };
+  }
+
+  /**
+   * Appends entries, truncating any conflicting unstable/stable suffix.
+   *
+   * @param entries Consecutive entries with `entries[0].index <= lastIndex() + 1`.
+   * @returns The new last index.
+   */
+  append(entries: readonly LogEntry[]): number {
+    if (entries.length === 0) return this.lastIndex();
+    const first = entries[0]!.index;
+    invariant(
+      first > this.committed,
+      () => `truncating committed entry ${first} <= ${this.committed}`,
+    );
+    invariant(
+      first <= this.lastIndex() + 1,
+      () => `gap: append ${first} after ${this.lastIndex()}`,
+    );
+    if (first === this.offset + this.unstable.length) {
+      for (const e of entries) this.unstable.push(e);
+    } else if (first <= this.offset) {
+      this.offset = first;
+      this.unstable = [...entries];
+    } else {
+      this.unstable.length = first - this.offset;
+      for (const e of entries) this.unstable.push(e);
+    }
+    return this.lastIndex();
+  }
+
+  /**
+   * Index of the first entry whose term conflicts with ours (0 if none; or the first new one).
+   *
+   * @param entries Entries from the leader.
+   * @returns The conflict index, or 0.
+   */
+  findConflict(entries: readonly LogEntry[]): number {
+    for (const e of entries) {
+      if (!this.matchTerm(e.index, e.term)) return e.index;
+    }
+    return 0;
+  }
+
+  /**
+   * Entries from `lo`, at most `maxCount` and about `maxBytes`.
+   *
+   * @param lo First index (≥ firstIndex).
+   * @param maxCount Maximum entries.
+   * @param maxBytes Payload budget (the first entry always fits).
+   * @returns The entries, or `null` if storage cannot answer now.
+   */
+  entries(lo: number, maxCount: number, maxBytes: number): LogEntry[] | null {
+    const hi = Math.min(this.lastIndex() + 1, lo + maxCount);
+    if (lo >= hi) return [];
+    invariant(lo >= this.firstIndex(), () => `entries(${lo}) below first ${this.firstIndex()}`);
+    let out: LogEntry[];
+    let bytes = 0;
+    if (lo < this.offset) {
+      const got = this.storage.entries(lo, Math.min(hi, this.offset), maxBytes);
+      if (got === null) return null;
+      out = got;
+      for (const e of out) bytes += e.data.length;
+      if (out.length < Math.min(hi, this.offset) - lo) return out;
+    } else {
+      out = [];
+    }
+    for (let i = Math.max(lo, this.offset); i < hi; i++) {
+      const e = this.unstable[i - this.offset]!;
+      bytes += e.data.length;
+      if (out.length > 0 && bytes > maxBytes) break;
+      out.push(e);
+    }
+    return out;
+  }
+
+  /**
+   * Raises the commit index.
+   *
+   * @param index New commit index (ignored if not higher).
+   */
+  commitTo(index: number): void {
+    if (index <= this.committed) return;
+    invariant(index <= this.lastIndex(), () => `commit ${index} beyond last ${this.lastIndex()}`);
+    this.committed = index;
+  }
+
+  /** @returns Whether committed, durable, unapplied entries exist. */
+  hasNextCommitted(): boolean {
+    if (this.pendingSnapshot !== undefined) return false;
+    return Math.min(this.committed, this.stableLastIndex()) > this.applied;
+  }
+
+  /**
+   * The next committed, durable entries to apply.
+   *
+   * @param maxBytes Payload budget.
+   * @returns The entries (empty if none or not available now).
+   */
+  nextCommitted(maxBytes: number): LogEntry[] {
+    if (!this.hasNextCommitted()) return [];
+    const hi = Math.min(this.committed, this.stableLastIndex());
+    const got = this.entries(this.applied + 1, hi - this.applied, maxBytes);
+    return got ?? [];
+  }
+
+  /**
+   * The driver persisted entries up to `index` (with term `term`).
+   *
+   * @param index Last persisted index.
+   * @param term Its term.
+   */
+  stableTo(index: number, term: number): void {
+    if (index < this.offset) return;
+    const e = this.unstable[index - this.offset];
+    if (e === undefined || e.term !== term) return;
+    this.unstable = this.unstable.slice(index - this.offset + 1);
+    this.offset = index + 1;
+  }
+
+  /**
+   * Replaces the log with a snapshot from the leader (to be installed by the driver).
+   *
+   * @param meta The snapshot meta.
+   */
+  restore(meta: SnapshotMeta): void {
+    this.pendingSnapshot = meta;
+    this.unstable = [];
+    this.offset = meta.index + 1;
+    this.committed = meta.index;
+  }
+
+  /**
+   * The driver installed the pending snapshot.
+   *
+   * @param index The snapshot index.
+   */
+  stableSnapTo(index: number): void {
+    if (this.pendingSnapshot?.index !== index) return;
+    this.pendingSnapshot = undefined;
+    this.applied = Math.max(this.applied, index);
+  }
+}

@@ -1,0 +1,554 @@
+/**
+ * A deterministic simulated cluster of `RaftCore`s: a seeded network (drop, duplicate,
+ * reorder, delay, partitions, one-way links), durable in-memory storage with crash/restart
+ * that loses everything not yet persisted, and safety checks after every step.
+ *
+ * @module
+ */
+
+import { ChunkChain } from "../../src/bytes/chunk_chain.ts";
+import { Configuration } from "../../src/conf/configuration.ts";
+import { EntryType, type LogEntry } from "../../src/core/entry.ts";
+import { MemoryCoreStorage, RaftCore, type RaftCoreOptions } from "../../src/core/mod.ts";
+import type { Message, ReadState, Ready, SnapshotMeta } from "../../src/core/types.ts";
+import { Prng } from "../../src/util/prng.ts";
+
+/** A safety violation found by the checker. */
+export class SafetyViolation extends Error {
+  /** @param message What failed. */
+  constructor(message: string) {
+    super(message);
+    this.name = "SafetyViolation";
+  }
+}
+
+interface Packet {
+  at: number;
+  seq: number;
+  msg: Message;
+  snap?: string[];
+}
+
+/** Options for a {@linkcode Cluster}. */
+export interface ClusterOptions {
+  /** Seed for everything random. */
+  seed: number;
+  /** Number of nodes in the initial voting configuration. */
+  voters: number;
+  /** Extra nodes that exist but start outside the configuration. */
+  spares?: number;
+  /** Core options applied to every node. */
+  core?: Partial<RaftCoreOptions>;
+  /** Time units per tick (default 4). */
+  tickUnits?: number;
+  /** Message delay range in units (default [1, 6]). */
+  delay?: [number, number];
+  /** Persist delay range in units (default [0, 3]). */
+  persistDelay?: [number, number];
+}
+
+/** One simulated node: durable storage, a core (when up), and its state machine. */
+export class SimNode {
+  /** Peer key. */
+  readonly id: string;
+  /** Durable storage (survives crashes). */
+  storage: MemoryCoreStorage = new MemoryCoreStorage();
+  /** Durable snapshot data (state machine at the snapshot index). */
+  snapData: string[] = [];
+  /** The running core, or null while crashed. */
+  core: RaftCore | null = null;
+  /** State machine: key of every applied entry, fsm[i - 1] for index i. */
+  fsm: string[] = [];
+  /** Ready being persisted. */
+  outstanding: { rd: Ready; at: number } | null = null;
+  /** Snapshot payloads received, by "index:term". */
+  inbox = new Map<string, string[]>();
+  /** Read states received. */
+  reads: ReadState[] = [];
+  /** Last term seen (for monotonicity across restarts). */
+  lastTerm = 0;
+  /** Last role@term seen in a Ready. */
+  lastRole = "";
+  /** Highest persisted term. */
+  durableTerm = 0;
+  /** Last commit seen in this incarnation. */
+  lastCommit = 0;
+  /** Number of the incarnation. */
+  incarnation = 0;
+  /** Tick phase offset. */
+  phase: number;
+
+  /**
+   * @param id Peer key.
+   * @param phase Tick phase.
+   */
+  constructor(id: string, phase: number) {
+    this.id = id;
+    this.phase = phase;
+  }
+}
+
+/** Key identifying an entry's content. */
+export function entryKey(e: LogEntry): string {
+  if (e.type === EntryType.DATA) return `d:${e.data.text()}`;
+  if (e.type === EntryType.CONFIGURATION) {
+    return `c:${e.term}:${e.conf!.peers}|${e.conf!.oldPeers ?? ""}|${e.conf!.learners ?? ""}`;
+  }
+  return `n:${e.term}`;
+}
+
+/**
+ * The simulated cluster.
+ */
+export class Cluster {
+  /** Randomness for the schedule (the cores get their own derived seeds). */
+  readonly prng: Prng;
+  /** All nodes by key. */
+  readonly nodes: Map<string, SimNode> = new Map();
+  /** Node keys in order. */
+  readonly ids: string[];
+  /** Current time in units. */
+  now = 0;
+  /** Probability a packet is dropped. */
+  dropRate = 0;
+  /** Probability a packet is duplicated. */
+  dupRate = 0;
+  /** Blocked directed links "from>to". */
+  readonly blocked: Set<string> = new Set();
+  /** Writes acknowledged to a client: index → entry key. */
+  readonly acked: Map<number, string> = new Map();
+  /** Committed (applied somewhere) entries: index → entry key. */
+  readonly committed: Map<number, string> = new Map();
+  /** Log trace for replay output. */
+  readonly trace: string[] = [];
+  readonly #opts: ClusterOptions;
+  #packets: Packet[] = [];
+  #seq = 0;
+  readonly #leaders = new Map<number, string>();
+  readonly #commitTerm = new Map<number, number>();
+  readonly #prevTermOf = new Map<string, number>();
+  readonly #contentOf = new Map<string, string>();
+  #proposalSeq = 0;
+  readonly #pending = new Map<string, { index: number; term: number; key: string }>();
+  readonly #readChecks = new Map<number, number>();
+  #readSeq = 0;
+  readonly #tickUnits: number;
+  #initialConf: Configuration = new Configuration();
+
+  /** @param opts Cluster options. */
+  constructor(opts: ClusterOptions) {
+    this.#opts = opts;
+    this.prng = new Prng(opts.seed);
+    this.#tickUnits = opts.tickUnits ?? 4;
+    const n = opts.voters + (opts.spares ?? 0);
+    this.ids = [];
+    for (let i = 0; i < n; i++) this.ids.push(`n${i + 1}:1:0`);
+    const conf = new Configuration(this.ids.slice(0, opts.voters));
+    for (const id of this.ids) {
+      const node = new SimNode(id, this.prng.int(this.#tickUnits));
+      this.nodes.set(id, node);
+    }
+    this.#initialConf = conf;
+    for (const id of this.ids) this.#boot(this.nodes.get(id)!);
+  }
+
+  #boot(node: SimNode): void {
+    const initial = this.#initialConf;
+    node.incarnation++;
+    const snap = node.storage.snapshotMeta();
+    const core = new RaftCore({
+      electionTick: 10,
+      heartbeatTick: 2,
+      maxEntriesPerMsg: 8,
+      maxInflightMsgs: 4,
+      catchupMargin: 5,
+      ...this.#opts.core,
+      id: node.id,
+      storage: node.storage,
+      prng: new Prng(this.prng.nextU32()),
+      ...(this.ids.indexOf(node.id) < this.#opts.voters
+        ? { initialConf: { peers: initial.clone() } }
+        : {}),
+    });
+    node.core = core;
+    node.fsm = node.snapData.slice(0, snap.index);
+    node.outstanding = null;
+    node.lastCommit = core.commitIndex();
+    // unpersisted terms may be forgotten; the durable term never goes back
+    if (core.term() < node.durableTerm) this.fail(`${node.id} term went back on restart`);
+    node.lastTerm = core.term();
+  }
+
+  /** @returns A description for failure messages. */
+  describe(): string {
+    const lines: string[] = [];
+    for (const n of this.nodes.values()) {
+      const c = n.core;
+      lines.push(
+        c === null
+          ? `${n.id}: down`
+          : `${n.id}: ${c.role()} t=${c.term()} commit=${c.commitIndex()} ` +
+            `applied=${c.appliedIndex()} first=${c.firstIndex()} last=${c.lastIndex()} ` +
+            `conf=${c.configuration().peers}${
+              c.isJoint() ? ` old=${c.configuration().oldPeers}` : ""
+            }`,
+      );
+    }
+    return lines.join("\n");
+  }
+
+  /**
+   * Throws a safety violation with the cluster state.
+   *
+   * @param why What failed.
+   */
+  fail(why: string): never {
+    throw new SafetyViolation(
+      `${why} at t=${this.now}\n${this.describe()}\n${this.trace.slice(-30).join("\n")}`,
+    );
+  }
+
+  /**
+   * @param id Node key.
+   * @returns The node.
+   */
+  node(id: string): SimNode {
+    return this.nodes.get(id)!;
+  }
+
+  /** @returns Keys of live leaders with the highest term. */
+  leader(): string | null {
+    let best: RaftCore | null = null;
+    for (const n of this.nodes.values()) {
+      const c = n.core;
+      if (c !== null && c.isLeader() && (best === null || c.term() > best.term())) best = c;
+    }
+    return best?.id ?? null;
+  }
+
+  /** Crashes a node: everything not persisted is lost.
+   * @param id Node key. */
+  crash(id: string): void {
+    const n = this.node(id);
+    if (n.core === null) return;
+    this.trace.push(`${this.now} crash ${id}`);
+    n.core = null;
+    n.outstanding = null;
+    n.inbox.clear();
+  }
+
+  /** Restarts a crashed node from its durable storage.
+   * @param id Node key. */
+  restart(id: string): void {
+    const n = this.node(id);
+    if (n.core !== null) return;
+    this.trace.push(`${this.now} restart ${id}`);
+    this.#boot(n);
+  }
+
+  /** Splits the network into two sides.
+   * @param a One side (the rest is the other side). */
+  partition(a: readonly string[]): void {
+    this.trace.push(`${this.now} partition ${a.join(",")}`);
+    this.blocked.clear();
+    for (const x of this.ids) {
+      for (const y of this.ids) {
+        if (a.includes(x) !== a.includes(y)) this.blocked.add(`${x}>${y}`);
+      }
+    }
+  }
+
+  /** Cuts a node off from every other node.
+   * @param id Node key. */
+  isolate(id: string): void {
+    this.trace.push(`${this.now} isolate ${id}`);
+    for (const x of this.ids) {
+      if (x === id) continue;
+      this.blocked.add(`${x}>${id}`);
+      this.blocked.add(`${id}>${x}`);
+    }
+  }
+
+  /** Reconnects a node.
+   * @param id Node key. */
+  connect(id: string): void {
+    this.trace.push(`${this.now} connect ${id}`);
+    for (const x of this.ids) {
+      this.blocked.delete(`${x}>${id}`);
+      this.blocked.delete(`${id}>${x}`);
+    }
+  }
+
+  /** Heals all partitions and clears drop/dup rates. */
+  heal(): void {
+    this.trace.push(`${this.now} heal`);
+    this.blocked.clear();
+    this.dropRate = 0;
+    this.dupRate = 0;
+  }
+
+  #send(from: SimNode, msgs: readonly Message[]): void {
+    const [lo, hi] = this.#opts.delay ?? [1, 6];
+    for (const msg of msgs) {
+      if (this.blocked.has(`${msg.from}>${msg.to}`)) continue;
+      if (this.dropRate > 0 && this.prng.chance(this.dropRate)) continue;
+      const copies = this.dupRate > 0 && this.prng.chance(this.dupRate) ? 2 : 1;
+      const snap = msg.type === "InstallSnapshot"
+        ? from.snapData.slice(0, msg.meta.index)
+        : undefined;
+      for (let i = 0; i < copies; i++) {
+        const p: Packet = { at: this.now + this.prng.range(lo, hi), seq: this.#seq++, msg };
+        if (snap !== undefined) p.snap = snap;
+        this.#packets.push(p);
+      }
+    }
+  }
+
+  /**
+   * Proposes `data` on the current leader (if any) and tracks it for acknowledgement.
+   *
+   * @param data Payload text (unique per call is best).
+   * @returns Whether a leader accepted it.
+   */
+  propose(data?: string): boolean {
+    const id = this.leader();
+    if (id === null) return false;
+    const text = data ?? `w${this.#proposalSeq++}`;
+    const r = this.node(id).core!.propose(ChunkChain.from(text));
+    if (!r.status.ok()) return false;
+    this.#pending.set(`${id}#${r.index}`, { index: r.index, term: r.term, key: `d:${text}` });
+    this.trace.push(`${this.now} propose ${text} on ${id} @${r.index}`);
+    return true;
+  }
+
+  /**
+   * Requests a read barrier on the current leader; the result is checked for linearizability.
+   *
+   * @returns Whether the request was accepted.
+   */
+  read(): boolean {
+    const id = this.leader();
+    if (id === null) return false;
+    const seq = this.#readSeq++;
+    let maxAcked = 0;
+    for (const i of this.acked.keys()) maxAcked = Math.max(maxAcked, i);
+    this.#readChecks.set(seq, maxAcked);
+    return this.node(id).core!.readIndex(seq).ok();
+  }
+
+  /**
+   * Takes a snapshot on a node at its applied index and compacts its log.
+   *
+   * @param id Node key.
+   * @param keep Entries to keep before the snapshot index (0 = compact all applied).
+   */
+  snapshot(id: string, keep = 0): void {
+    const n = this.node(id);
+    const c = n.core;
+    if (c === null || n.outstanding !== null) return;
+    const index = c.appliedIndex() - keep;
+    if (index <= n.storage.snapshotMeta().index) return;
+    const meta = c.snapshotMetaAt(index);
+    n.snapData = n.fsm.slice(0, index);
+    n.storage.compact(meta);
+    this.trace.push(`${this.now} snapshot ${id} @${index}`);
+  }
+
+  /** Advances simulated time by one unit: deliveries, ticks, Ready processing, checks. */
+  step(): void {
+    this.now++;
+    // deliver due packets (random delays reorder them)
+    if (this.#packets.length > 0) {
+      const due: Packet[] = [];
+      const rest: Packet[] = [];
+      for (const p of this.#packets) (p.at <= this.now ? due : rest).push(p);
+      this.#packets = rest;
+      due.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      for (const p of due) this.#deliver(p);
+    }
+    for (const n of this.nodes.values()) {
+      if (n.core !== null && (this.now + n.phase) % this.#tickUnits === 0) n.core.tick();
+    }
+    for (const n of this.nodes.values()) this.#process(n);
+    this.#check();
+  }
+
+  /**
+   * Runs `units` steps.
+   *
+   * @param units How many.
+   */
+  run(units: number): void {
+    for (let i = 0; i < units; i++) this.step();
+  }
+
+  /**
+   * Steps until `cond` holds or `max` units pass.
+   *
+   * @param cond The condition.
+   * @param max Step budget.
+   * @returns Whether the condition held.
+   */
+  runUntil(cond: () => boolean, max: number): boolean {
+    for (let i = 0; i < max; i++) {
+      if (cond()) return true;
+      this.step();
+    }
+    return cond();
+  }
+
+  #deliver(p: Packet): void {
+    if (this.blocked.has(`${p.msg.from}>${p.msg.to}`)) return;
+    const n = this.nodes.get(p.msg.to);
+    if (n === undefined || n.core === null) return;
+    if (p.snap !== undefined && p.msg.type === "InstallSnapshot") {
+      n.inbox.set(`${p.msg.meta.index}:${p.msg.meta.term}`, p.snap);
+    }
+    n.core.step(p.msg);
+  }
+
+  #process(n: SimNode): void {
+    const [lo, hi] = this.#opts.persistDelay ?? [0, 3];
+    for (let guard = 0; guard < 100 && n.core !== null; guard++) {
+      const core = n.core;
+      if (n.outstanding !== null) {
+        if (n.outstanding.at > this.now) return;
+        this.#persist(n, n.outstanding.rd);
+        n.outstanding = null;
+        continue;
+      }
+      if (!core.hasReady()) return;
+      const rd = core.ready();
+      this.#send(n, rd.messages);
+      this.#checkEntries(n, rd.entries);
+      if (rd.softState !== undefined) {
+        const key = `${rd.softState.role}@${rd.softState.term}`;
+        if (rd.softState.role === "leader" && key !== n.lastRole) this.#checkLeaderCompleteness(n);
+        n.lastRole = key;
+      }
+      const d = this.prng.range(lo, hi);
+      n.outstanding = { rd, at: this.now + d };
+      if (d > 0) return;
+    }
+  }
+
+  #persist(n: SimNode, rd: Ready): void {
+    const core = n.core!;
+    if (rd.snapshot !== undefined) this.#installSnapshot(n, rd.snapshot);
+    n.storage.append(rd.entries);
+    if (rd.hardState !== undefined) {
+      if (rd.hardState.term < n.durableTerm) this.fail(`${n.id} persisted term went back`);
+      n.durableTerm = rd.hardState.term;
+      n.storage.setHardState(rd.hardState);
+    }
+    this.#send(n, rd.messagesAfterPersist);
+    for (const e of rd.committedEntries) this.#apply(n, e);
+    for (const r of rd.readStates) this.#checkRead(n, r);
+    core.advance(rd);
+  }
+
+  #installSnapshot(n: SimNode, meta: SnapshotMeta): void {
+    const data = n.inbox.get(`${meta.index}:${meta.term}`);
+    if (data === undefined) this.fail(`${n.id} got snapshot ${meta.index} without data`);
+    n.storage.applySnapshot(meta);
+    n.snapData = data;
+    n.fsm = data.slice();
+    for (let i = 0; i < data.length; i++) this.#checkApplied(n, i + 1, data[i]!);
+  }
+
+  #apply(n: SimNode, e: LogEntry): void {
+    if (e.index !== n.fsm.length + 1) this.fail(`${n.id} applies ${e.index} after ${n.fsm.length}`);
+    const key = entryKey(e);
+    n.fsm.push(key);
+    this.#checkApplied(n, e.index, key);
+    const p = this.#pending.get(`${n.id}#${e.index}`);
+    if (p !== undefined) {
+      this.#pending.delete(`${n.id}#${e.index}`);
+      if (p.term === e.term && p.key === key) this.acked.set(e.index, key); // client sees success
+    }
+  }
+
+  #checkApplied(n: SimNode, index: number, key: string): void {
+    const prev = this.committed.get(index);
+    if (prev === undefined) this.committed.set(index, key);
+    else if (prev !== key) {
+      this.fail(`state machine safety: ${n.id} applied ${key} at ${index}, others ${prev}`);
+    }
+  }
+
+  #checkRead(n: SimNode, r: ReadState): void {
+    n.reads.push(r);
+    if (!r.status.ok()) return;
+    const need = this.#readChecks.get(r.ctx as number) ?? 0;
+    if (r.index < need) {
+      this.fail(`read index ${r.index} below acknowledged write ${need} (linearizability)`);
+    }
+  }
+
+  #checkEntries(n: SimNode, entries: readonly LogEntry[]): void {
+    // Log Matching: (index, term) identifies content and the previous entry's term
+    const core = n.core!;
+    for (const e of entries) {
+      const k = `${e.index}:${e.term}`;
+      const key = entryKey(e);
+      const c = this.#contentOf.get(k);
+      if (c === undefined) this.#contentOf.set(k, key);
+      else if (c !== key) this.fail(`log matching: two entries at ${k}: ${c} vs ${key}`);
+      const pt = core.termAt(e.index - 1);
+      if (pt !== undefined) {
+        const seen = this.#prevTermOf.get(k);
+        if (seen === undefined) this.#prevTermOf.set(k, pt);
+        else if (seen !== pt) this.fail(`log matching: entry ${k} follows terms ${seen} and ${pt}`);
+      }
+    }
+  }
+
+  #checkLeaderCompleteness(n: SimNode): void {
+    const core = n.core!;
+    const first = core.firstIndex();
+    for (const [index, key] of this.committed) {
+      // §5.4: entries committed in an earlier term are in every later leader's log
+      if (index < first || !((this.#commitTerm.get(index) ?? Infinity) < core.term())) continue;
+      const es = core.entries(index, index + 1);
+      const e = es?.[0];
+      if (e === undefined || entryKey(e) !== key) {
+        this.fail(
+          `leader completeness: ${n.id} (term ${core.term()}) lacks committed ${index}=${key}`,
+        );
+      }
+    }
+  }
+
+  #check(): void {
+    for (const n of this.nodes.values()) {
+      const c = n.core;
+      if (c === null) continue;
+      if (c.term() < n.lastTerm) this.fail(`${n.id} term went back ${n.lastTerm} -> ${c.term()}`);
+      n.lastTerm = c.term();
+      if (c.commitIndex() < n.lastCommit) this.fail(`${n.id} commit went back`);
+      if (c.isLeader()) {
+        for (let i = n.lastCommit + 1; i <= c.commitIndex(); i++) {
+          if (!(this.#commitTerm.get(i)! <= c.term())) this.#commitTerm.set(i, c.term());
+        }
+      }
+      n.lastCommit = c.commitIndex();
+      if (c.isLeader()) {
+        const l = this.#leaders.get(c.term());
+        if (l === undefined) this.#leaders.set(c.term(), n.id);
+        else if (l !== n.id) this.fail(`two leaders in term ${c.term()}: ${l} and ${n.id}`);
+      }
+    }
+  }
+
+  /** Final check: every acknowledged write is in every state machine that got that far. */
+  checkAcked(): void {
+    for (const [index, key] of this.acked) {
+      if (this.committed.get(index) !== key) this.fail(`acknowledged write lost at ${index}`);
+      for (const n of this.nodes.values()) {
+        if (n.fsm.length >= index && n.fsm[index - 1] !== key) {
+          this.fail(`acknowledged write ${index} differs on ${n.id}`);
+        }
+      }
+    }
+  }
+}
