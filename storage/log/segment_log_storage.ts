@@ -220,7 +220,12 @@ export class SegmentLogStorage implements LogStorage {
   init(): Promise<void> {
     const next = this.#queue.then(async () => {
       if (this.#initialized) return;
-      await this.#load();
+      try {
+        await this.#load();
+      } catch (e) {
+        for (const seg of this.#segments) await this.#closeHandle(seg);
+        throw e;
+      }
       this.#initialized = true;
     });
     this.#queue = next.catch(() => {});
@@ -308,6 +313,7 @@ export class SegmentLogStorage implements LogStorage {
       }
     }
 
+    this.#segments = kept;
     let prevLast: number | undefined;
     let prevTerm = 0;
     for (const seg of kept) {

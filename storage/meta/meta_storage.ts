@@ -41,13 +41,14 @@ export interface MetaStorageOptions {
   sync?: boolean;
 }
 
-function checkTerm(term: number): void {
+function checkTerm(term: number): RaftException | undefined {
   if (!Number.isSafeInteger(term) || term < 0) {
-    throw RaftException.of(
+    return RaftException.of(
       RaftError.EINVAL,
       `Cannot set term to ${term}: expected a non-negative integer`,
     );
   }
+  return undefined;
 }
 
 /**
@@ -126,7 +127,8 @@ export class LocalRaftMetaStorage implements RaftMetaStorage {
 
   /** {@inheritDoc RaftMetaStorage.setTermAndVotedFor} */
   setTermAndVotedFor(term: number, votedFor: PeerId | null): Promise<void> {
-    checkTerm(term);
+    const invalid = checkTerm(term);
+    if (invalid) return Promise.reject(invalid);
     const next = this.#queue.then(async () => {
       const bytes = encodeRecord({ term, votedFor: votedFor?.toString() ?? "" });
       await writeFileAtomic(this.#fs, joinPath(this.#dir, "raft_meta"), bytes, this.#sync);
@@ -192,7 +194,8 @@ export class MemoryRaftMetaStorage implements RaftMetaStorage {
 
   /** {@inheritDoc RaftMetaStorage.setTermAndVotedFor} */
   setTermAndVotedFor(term: number, votedFor: PeerId | null): Promise<void> {
-    checkTerm(term);
+    const invalid = checkTerm(term);
+    if (invalid) return Promise.reject(invalid);
     MEMORY_META.set(this.#name, { term, votedFor });
     return Promise.resolve();
   }
