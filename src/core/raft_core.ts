@@ -699,6 +699,19 @@ export class RaftCore {
     if (this.#role === "leader" && pr !== undefined && pr.state === "replicate") pr.becomeProbe();
   }
 
+  /**
+   * The driver's InstallSnapshot to `id` failed (or finished out of band).
+   *
+   * @param id Peer key.
+   * @param ok Whether the follower installed it.
+   */
+  reportSnapshot(id: string, ok: boolean): void {
+    const pr = this.#prs.get(id);
+    if (this.#role !== "leader" || pr === undefined || pr.state !== "snapshot") return;
+    if (!ok) pr.pendingSnapshot = 0;
+    pr.becomeProbe();
+  }
+
   /** The storage can now answer `entries()` calls it refused: resume replication/applying. */
   notifyStorageReady(): void {
     if (this.#role === "leader") this.#needBcast = true;
@@ -1222,6 +1235,9 @@ export class RaftCore {
         this.#ticks - Math.max(pr.lastAckTick, pr.lastSendTick) >= 2 * this.#heartbeatTick
       ) {
         pr.becomeProbe();
+      } else if (pr.state === "snapshot" && this.#ticks - pr.lastSendTick >= this.#electionTick) {
+        // InstallSnapshot (or its answer) lost: retry (a duplicate is harmless to the follower)
+        pr.becomeProbe();
       }
       if (pr.match < this.#log.lastIndex() && !pr.paused()) this.#sendAppend(m.from);
       return;
@@ -1276,6 +1292,7 @@ export class RaftCore {
       const meta = log.snapshotMeta();
       if (meta.index === 0) return false;
       pr.becomeSnapshot(meta.index);
+      pr.lastSendTick = this.#ticks;
       this.#send({ type: "InstallSnapshot", from: this.#id, to, term: this.#term, meta });
       return false;
     }

@@ -119,6 +119,8 @@ export class Cluster {
   readonly acked: Map<number, string> = new Map();
   /** Committed (applied somewhere) entries: index → entry key. */
   readonly committed: Map<number, string> = new Map();
+  /** Counters of interesting events (for reports). */
+  readonly stats: Record<string, number> = {};
   /** Log trace for replay output. */
   readonly trace: string[] = [];
   readonly #opts: ClusterOptions;
@@ -423,7 +425,10 @@ export class Cluster {
       this.#checkEntries(n, rd.entries);
       if (rd.softState !== undefined) {
         const key = `${rd.softState.role}@${rd.softState.term}`;
-        if (rd.softState.role === "leader" && key !== n.lastRole) this.#checkLeaderCompleteness(n);
+        if (rd.softState.role === "leader" && key !== n.lastRole) {
+          this.count("elections");
+          this.#checkLeaderCompleteness(n);
+        }
         n.lastRole = key;
       }
       const d = this.prng.range(lo, hi);
@@ -444,10 +449,26 @@ export class Cluster {
     this.#send(n, rd.messagesAfterPersist);
     for (const e of rd.committedEntries) this.#apply(n, e);
     for (const r of rd.readStates) this.#checkRead(n, r);
+    for (const r of rd.confChangeResults) {
+      this.count(
+        r.status.ok() ? "confChangesDone" : `confChange_${r.status.toString().split(":")[0]}`,
+      );
+      this.trace.push(`${this.now} conf change ${r.peers} on ${n.id}: ${r.status}`);
+    }
     core.advance(rd);
   }
 
+  /**
+   * Counts an event.
+   *
+   * @param what Event name.
+   */
+  count(what: string): void {
+    this.stats[what] = (this.stats[what] ?? 0) + 1;
+  }
+
   #installSnapshot(n: SimNode, meta: SnapshotMeta): void {
+    this.count("snapshotInstalls");
     const data = n.inbox.get(`${meta.index}:${meta.term}`);
     if (data === undefined) this.fail(`${n.id} got snapshot ${meta.index} without data`);
     n.storage.applySnapshot(meta);
@@ -478,6 +499,7 @@ export class Cluster {
 
   #checkRead(n: SimNode, r: ReadState): void {
     n.reads.push(r);
+    this.count(r.status.ok() ? "readsOk" : "readsFailed");
     if (!r.status.ok()) return;
     const need = this.#readChecks.get(r.ctx as number) ?? 0;
     if (r.index < need) {

@@ -21,6 +21,8 @@ export interface ScheduleStats {
   confChanges: number;
   /** Snapshots taken. */
   snapshots: number;
+  /** Event counters from the cluster. */
+  events: Record<string, number>;
 }
 
 /** The command that replays one seed. */
@@ -53,7 +55,7 @@ export function runSchedule(seed: number): ScheduleStats {
   let confChanges = 0;
   let snapshots = 0;
   try {
-    const chaos = 700;
+    const chaos = 1500;
     for (let i = 0; i < chaos; i++) {
       if (rng.chance(0.15)) c.propose();
       if (rng.chance(0.01)) c.read();
@@ -117,5 +119,5 @@ export function runSchedule(seed: number): ScheduleStats {
     const msg = e instanceof Error ? e.stack ?? e.message : String(e);
     throw new Error(`Simulation failed for seed ${seed}\nReplay: ${replayCommand(seed)}\n${msg}`);
   }
-  return { voters, acked: c.acked.size, units: c.now, confChanges, snapshots };
+  return { voters, acked: c.acked.size, units: c.now, confChanges, snapshots, events: c.stats };
 }
