@@ -28,6 +28,8 @@ export interface MessageEnvelope {
   readonly groupId: string;
   /** The message (its `to` names the receiving peer). */
   readonly message: Message;
+  /** For InstallSnapshot: where to copy the snapshot's files from (`remote://host:port/id`). */
+  readonly uri?: string;
 }
 
 type FieldKind = "int" | "str" | "bool";
@@ -69,6 +71,7 @@ const SCHEMAS: Record<Message["type"], Record<string, FieldKind>> = {
  *
  * @param groupId The raft group.
  * @param message The message.
+ * @param uri For InstallSnapshot: the copy URI of the snapshot's files.
  * @returns The frame bytes.
  *
  * @example
@@ -79,7 +82,7 @@ const SCHEMAS: Record<Message["type"], Record<string, FieldKind>> = {
  * assert.equal(decodeMessage(frame).message.term, 3);
  * ```
  */
-export function encodeMessage(groupId: string, message: Message): Uint8Array {
+export function encodeMessage(groupId: string, message: Message, uri?: string): Uint8Array {
   const payloads: Uint8Array[] = [];
   let body: Record<string, unknown> = { ...message };
   if (message.type === "AppendEntries") {
@@ -93,7 +96,9 @@ export function encodeMessage(groupId: string, message: Message): Uint8Array {
   } else if (message.type === "InstallSnapshot") {
     body = { ...body, meta: snapshotMetaToRecord(message.meta) };
   }
-  const header = encode({ g: groupId, m: body }) as Uint8Array;
+  const header = encode(
+    uri === undefined ? { g: groupId, m: body } : { g: groupId, m: body, u: uri },
+  ) as Uint8Array;
   const payloadBytes = payloads.reduce((n, p) => n + p.byteLength, 0);
   const frame = new Uint8Array(PREFIX + header.byteLength + payloadBytes);
   frame[0] = VERSION;
@@ -159,7 +164,10 @@ export function decodeMessage(frame: Uint8Array): MessageEnvelope {
   if (offset !== frame.byteLength) {
     throw bad(`frame has ${frame.byteLength - offset} trailing bytes`);
   }
-  return { groupId: header.g, message: out as unknown as Message };
+  const message = out as unknown as Message;
+  if (header.u === undefined) return { groupId: header.g, message };
+  if (typeof header.u !== "string" || header.u.length > 4096) throw bad("uri must be a string");
+  return { groupId: header.g, message, uri: header.u };
 }
 
 function decodeEntryRow(row: unknown, i: number, frame: Uint8Array, offset: number): LogEntry {

@@ -1,0 +1,1308 @@
+/**
+ * `Node`: one replica of one raft group — braft's `Node` on top of the pure core.
+ *
+ * @module
+ */
+
+import { type Bytes, ChunkChain, toChunkChain } from "../bytes/chunk_chain.ts";
+import { Configuration } from "../conf/configuration.ts";
+import { ANY_PEER, PeerId } from "../conf/peer_id.ts";
+import { EntryType, type LogEntry } from "../core/entry.ts";
+import { RaftCore } from "../core/raft_core.ts";
+import type { Message, Ready, SnapshotMeta, SoftState } from "../core/types.ts";
+import { encodeMessage, type MessageEnvelope } from "../codec/message_codec.ts";
+import { RaftError, RaftException, Status } from "../errors/status.ts";
+import { type Clock, systemClock, type TimerHandle } from "../util/clock.ts";
+import { Prng } from "../util/prng.ts";
+import { createLogStorage, createMetaStorage, createSnapshotStorage } from "../../storage/uri.ts";
+import type { LogStorage } from "../../storage/log/log_storage.ts";
+import type { RaftMetaStorage } from "../../storage/meta/meta_storage.ts";
+import type { SnapshotReader, SnapshotStorage } from "../../storage/snapshot/snapshot.ts";
+import { type Closure, closure, type Task } from "./closure.ts";
+import { copySnapshot } from "./file_service.ts";
+import { FSMCaller } from "./fsm_caller.ts";
+import { fromStoredSnapshotMeta, LogManager, toStoredSnapshotMeta } from "./log_manager.ts";
+import { NodeManager, type RoutedNode } from "./node_manager.ts";
+import {
+  type LeaderLeaseStatus,
+  LeaseState,
+  type NodeOptions,
+  NodeState,
+  nodeStateName,
+  type NodeStatus,
+  type UserLog,
+} from "./options.ts";
+import type { StateMachine } from "./state_machine.ts";
+
+const TICKS_PER_ELECTION = 20;
+const MAX_ELECTION_DELAY_MS = 1000;
+
+interface Pending {
+  term: number;
+  done: Closure;
+}
+
+interface ConfWaiter {
+  peers: string;
+  resolve: () => void;
+  reject: (e: RaftException) => void;
+}
+
+interface ReadWaiter {
+  resolve: (index: number) => void;
+  reject: (e: RaftException) => void;
+}
+
+/**
+ * One replica of a raft group.
+ *
+ * @example A single-node group on an in-process network
+ * ```ts
+ * import { ChunkChain, type Iterator, MemoryNetwork, Node, StateMachine, Status } from "@webraft/raft";
+ * import assert from "node:assert/strict";
+ *
+ * class Counter extends StateMachine {
+ *   value = 0;
+ *   onApply(iter: Iterator): void {
+ *     for (; iter.valid(); iter.next()) {
+ *       this.value += iter.data().toUint8Array()[0] ?? 0;
+ *       iter.done()?.run(Status.OK());
+ *     }
+ *   }
+ * }
+ * const net = new MemoryNetwork();
+ * const fsm = new Counter();
+ * const node = new Node("counter", "127.0.0.1:8100:0");
+ * await node.init({
+ *   fsm,
+ *   initialConf: "127.0.0.1:8100:0",
+ *   logUri: "memory://doc/log",
+ *   raftMetaUri: "memory://doc/meta",
+ *   transport: net.transport("127.0.0.1:8100"),
+ *   electionTimeoutMs: 200,
+ * });
+ * await node.waitLeader();
+ * await node.applyAsync(new Uint8Array([5]));
+ * assert.equal(fsm.value, 5);
+ * await node.shutdown();
+ * await net.close();
+ * ```
+ */
+export class Node implements RoutedNode {
+  /** The raft group. */
+  readonly groupId: string;
+  readonly #peer: PeerId;
+  #state: NodeState = NodeState.UNINITIALIZED;
+  #options!: NodeOptions;
+  #clock: Clock = systemClock;
+  #core: RaftCore | null = null;
+  #manager: NodeManager | null = null;
+  #log: LogStorage | null = null;
+  #meta: RaftMetaStorage | null = null;
+  #snapshots: SnapshotStorage | null = null;
+  #logManager: LogManager | null = null;
+  #fsm!: StateMachine;
+  #caller!: FSMCaller;
+  #tickMs = 50;
+  #electionTimeoutMs = 1000;
+  #tickTimer: TimerHandle | null = null;
+  #snapshotTimer: TimerHandle | null = null;
+  #driving = false;
+  #driveQueued = false;
+  #pending = new Map<number, Pending>();
+  #confWaiters: ConfWaiter[] = [];
+  #readSeq = 0;
+  #readWaiters = new Map<number, ReadWaiter>();
+  #appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
+  #leaderWaiters: Array<() => void> = [];
+  #soft: SoftState = { role: "follower", leader: "", term: 0, transferring: false };
+  #leaderStartIndex = 0;
+  #leaderStartTerm = 0;
+  #leaseEpoch = 0;
+  #leaderStarted = false;
+  #snapshotStatus = "IDLE";
+  #lastSnapshot: SnapshotMeta = { index: 0, term: 0, conf: { peers: new Configuration() } };
+  #prevSnapshotIndex = 0;
+  #snapshotUris = new Map<number, string>();
+  #error: RaftException | null = null;
+  #shutdownPromise: Promise<void> | null = null;
+
+  /**
+   * Creates an uninitialised node; call {@linkcode Node.init} next.
+   *
+   * @param groupId The raft group's name.
+   * @param peerId This replica's id (`host:port:idx`).
+   * @throws {TypeError} If `peerId` does not parse.
+   */
+  constructor(groupId: string, peerId: PeerId | string) {
+    if (typeof groupId !== "string" || groupId.length === 0) {
+      throw new TypeError(`Cannot create node: groupId must be a non-empty string`);
+    }
+    this.groupId = groupId;
+    this.#peer = PeerId.from(peerId);
+  }
+
+  /** This node's peer key (`host:port:idx`), used for routing. */
+  get peerKey(): string {
+    return this.#peer.key();
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /**
+   * Opens storage, loads the latest snapshot, and starts the node as a follower. A group
+   * whose configuration is only this node elects itself at once.
+   *
+   * @param options See {@linkcode NodeOptions}.
+   * @throws {RaftException} EINVAL for bad options or a second `init`; EEXIST if the same
+   *   (group, peer) already runs in this process; EIO for storage errors; the snapshot
+   *   loader's error if `onSnapshotLoad` fails.
+   */
+  async init(options: NodeOptions): Promise<void> {
+    if (this.#state !== NodeState.UNINITIALIZED) {
+      throw RaftException.of(
+        RaftError.EINVAL,
+        `Cannot init node ${this.#describeId()}: already initialised`,
+      );
+    }
+    validateOptions(options);
+    this.#state = NodeState.SHUTTING; // blocks a concurrent second init
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#fsm = options.fsm;
+    this.#setElectionTimeout(options.electionTimeoutMs ?? 1000);
+    const transport = options.transport!;
+    if (transport.endpoint !== this.#peer.endpoint) {
+      this.#state = NodeState.UNINITIALIZED;
+      throw RaftException.of(
+        RaftError.EINVAL,
+        `Cannot init node ${this.#describeId()}: transport serves "${transport.endpoint}", not "${this.#peer.endpoint}"`,
+      );
+    }
+    const manager = NodeManager.for(transport);
+    try {
+      manager.add(this);
+    } catch (e) {
+      this.#state = NodeState.UNINITIALIZED;
+      throw e;
+    }
+    this.#manager = manager;
+    try {
+      await this.#openStorage(options);
+    } catch (e) {
+      await this.#closeStorage();
+      manager.remove(this);
+      this.#state = NodeState.SHUTDOWN;
+      throw e;
+    }
+    this.#state = NodeState.FOLLOWER;
+    this.#scheduleTick();
+    this.#scheduleSnapshotTimer(true);
+    this.#drive();
+  }
+
+  async #openStorage(options: NodeOptions): Promise<void> {
+    this.#log = await createLogStorage(options.logUri);
+    await this.#log.init();
+    this.#meta = await createMetaStorage(options.raftMetaUri);
+    await this.#meta.init();
+    this.#caller = new FSMCaller(this.#fsm, {
+      onApplied: (index) => this.#onApplied(index),
+      onFatal: (e) => this.#enterError(e),
+    });
+    this.#logManager = new LogManager(this.#log, this.#meta, {
+      onEntriesLoaded: () => {
+        this.#core?.notifyStorageReady();
+        this.#drive();
+      },
+      onLoadError: (e) => this.#storageFailed("read the log", e),
+    });
+    let applied = 0;
+    if (options.snapshotUri) {
+      this.#snapshots = await createSnapshotStorage(options.snapshotUri);
+      await this.#snapshots.init();
+      const reader = await this.#snapshots.open();
+      if (reader !== null) {
+        try {
+          const meta = fromStoredSnapshotMeta(reader.loadMeta());
+          this.#snapshotStatus = "LOADING";
+          await this.#caller.run("Loading snapshot", () => this.#fsm.onSnapshotLoad(reader));
+          this.#logManager.setInitialSnapshot(meta);
+          this.#caller.resetApplied(meta.index, meta.term);
+          this.#lastSnapshot = meta;
+          this.#prevSnapshotIndex = meta.index;
+          applied = meta.index;
+          const first = this.#log.firstLogIndex();
+          if (first > meta.index + 1 && this.#log.lastLogIndex() >= first) {
+            throw RaftException.of(
+              RaftError.EIO,
+              `Cannot init node ${this.#describeId()}: log starts at ${first}, after snapshot ${meta.index} + 1`,
+            );
+          }
+          if (this.#log.lastLogIndex() < meta.index) await this.#log.reset(meta.index + 1);
+        } finally {
+          this.#snapshotStatus = "IDLE";
+          await this.#snapshots.close(reader);
+        }
+      }
+    }
+    const initialConf = options.initialConf === undefined
+      ? new Configuration()
+      : Configuration.from(options.initialConf);
+    const delayTicks = Math.ceil(
+      Math.min(this.#electionTimeoutMs, MAX_ELECTION_DELAY_MS) / this.#tickMs,
+    );
+    this.#core = new RaftCore({
+      id: this.#peer.key(),
+      storage: this.#logManager,
+      prng: new Prng(options.seed ?? Math.floor(Math.random() * 2 ** 31)),
+      electionTick: TICKS_PER_ELECTION,
+      heartbeatTick: 2,
+      maxElectionDelayTicks: delayTicks,
+      catchupMargin: options.catchupMargin ?? 1000,
+      leaseEnabled: options.enableLeaderLease ?? false,
+      priority: options.electionPriority ?? 1,
+      initialConf: { peers: initialConf },
+      applied,
+    });
+    const conf = this.#core.configuration();
+    if (
+      conf.peers.size === 1 && conf.peers.contains(this.#peer) && (conf.oldPeers?.isEmpty() ?? true)
+    ) {
+      this.#core.campaign();
+    }
+  }
+
+  /**
+   * Stops the node: a leader first wakes a successor with TimeoutNow, then timers stop,
+   * pending work fails with ESHUTDOWN, `onShutdown` runs and storage closes. Idempotent.
+   *
+   * @returns Resolves when the node is fully stopped (also what `join()` waits for).
+   */
+  shutdown(): Promise<void> {
+    if (this.#shutdownPromise !== null) return this.#shutdownPromise;
+    this.#shutdownPromise = this.#doShutdown();
+    return this.#shutdownPromise;
+  }
+
+  async #doShutdown(): Promise<void> {
+    const wasInit = this.#core !== null;
+    if (this.#state === NodeState.UNINITIALIZED) {
+      this.#state = NodeState.SHUTDOWN;
+      return;
+    }
+    if (this.#core?.isLeader()) {
+      // braft: a leader that shuts down wakes the most caught-up follower at once.
+      const st = this.#core.transferLeader("");
+      if (st.ok()) await this.#driveNow();
+    }
+    this.#state = NodeState.SHUTTING;
+    this.#clearTimers();
+    const down = new Status(RaftError.ESHUTDOWN, "Node is shutting down");
+    this.#failPending(down);
+    this.#failWaiters(RaftException.of(RaftError.ESHUTDOWN, "Node is shutting down"));
+    this.#manager?.remove(this);
+    while (this.#driving) await new Promise((r) => setTimeout(r, 1));
+    if (wasInit) await this.#caller.shutdown();
+    await this.#closeStorage();
+    this.#state = NodeState.SHUTDOWN;
+  }
+
+  /**
+   * Waits until a `shutdown()` has finished (braft `join`).
+   *
+   * @returns Resolves when the node is shut down.
+   */
+  async join(): Promise<void> {
+    await (this.#shutdownPromise ?? Promise.resolve());
+  }
+
+  async #closeStorage(): Promise<void> {
+    await this.#log?.close().catch(() => {});
+    await this.#meta?.close().catch(() => {});
+    this.#log = null;
+    this.#meta = null;
+  }
+
+  // ------------------------------------------------------------------ writes
+
+  /**
+   * Proposes `task.data` as a new log entry (braft `apply`). The outcome goes to `task.done`:
+   * once committed it is handed to `onApply` through `iter.done()`; otherwise it runs with
+   * EPERM (not leader, expected-term mismatch, leader stepped down), EBUSY (transferring),
+   * EREADONLY, ESHUTDOWN or EINVAL. Never runs `done` synchronously.
+   *
+   * @param task Data, completion and expected term.
+   */
+  apply(task: Task): void {
+    const done = once(task.done);
+    const fail = (code: number, message: string): void => {
+      queueMicrotask(() => done.run(new Status(code, message)));
+    };
+    if (task === null || typeof task !== "object" || task.data === undefined) {
+      return fail(RaftError.EINVAL, "Task has no data");
+    }
+    if (!(task.data instanceof Uint8Array) && !(task.data instanceof ChunkChain)) {
+      return fail(RaftError.EINVAL, "Task data must be a Uint8Array or ChunkChain");
+    }
+    const inactive = this.#inactiveStatus();
+    if (inactive !== null) return fail(inactive.code, inactive.message);
+    const r = this.#core!.propose(toChunkChain(task.data), task.expectedTerm ?? -1);
+    if (!r.status.ok()) return fail(r.status.code, r.status.message);
+    this.#pending.set(r.index, { term: r.term, done });
+    this.#drive();
+  }
+
+  /**
+   * `apply` as a Promise: resolves once the entry is applied on this node.
+   *
+   * @param data The entry's payload.
+   * @param expectedTerm Optional term check (-1 = none).
+   * @returns Resolves on success; rejects with a `RaftException`.
+   */
+  applyAsync(data: Bytes, expectedTerm = -1): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.apply({
+        data,
+        expectedTerm,
+        done: closure((s) => (s.ok() ? resolve() : reject(new RaftException(s)))),
+      });
+    });
+  }
+
+  // ------------------------------------------------------------------ membership
+
+  /**
+   * Adds a voter (braft `add_peer`). With `oldPeers`, only if the current configuration
+   * equals it.
+   *
+   * @param peer The new peer.
+   * @param options `oldPeers`: the configuration the change expects.
+   * @returns Resolves when the new configuration is committed.
+   */
+  addPeer(
+    peer: PeerId | string,
+    options: { oldPeers?: Configuration | string } = {},
+  ): Promise<void> {
+    return this.#changeWith((conf) => {
+      conf.add(PeerId.from(peer));
+    }, options.oldPeers);
+  }
+
+  /**
+   * Removes a voter (braft `remove_peer`). A leader that removes itself steps down and wakes
+   * a successor with TimeoutNow.
+   *
+   * @param peer The peer to remove.
+   * @returns Resolves when the new configuration is committed.
+   */
+  removePeer(peer: PeerId | string): Promise<void> {
+    return this.#changeWith((conf) => {
+      conf.remove(PeerId.from(peer));
+    });
+  }
+
+  /**
+   * Changes the voters to `newPeers` (braft `change_peers`): new peers catch up first, then a
+   * joint configuration if more than one peer changes.
+   *
+   * @param newPeers The new configuration.
+   * @returns Resolves when it is committed; rejects with EPERM, EBUSY, ECATCHUP, EINVAL.
+   */
+  changePeers(newPeers: Configuration | string): Promise<void> {
+    let target: Configuration;
+    try {
+      target = Configuration.from(newPeers).clone();
+    } catch (e) {
+      return Promise.reject(RaftException.of(RaftError.EINVAL, (e as Error).message));
+    }
+    return this.#changeWith((conf) => {
+      for (const p of conf.peers) conf.remove(p);
+      for (const p of target) conf.add(p);
+    });
+  }
+
+  /**
+   * Adds a learner: a non-voting member that receives the log.
+   *
+   * @param peer The learner.
+   * @returns Resolves when committed.
+   */
+  addLearner(peer: PeerId | string): Promise<void> {
+    return this.#changeLearners((l) => l.add(PeerId.from(peer)));
+  }
+
+  /**
+   * Removes a learner.
+   *
+   * @param peer The learner.
+   * @returns Resolves when committed.
+   */
+  removeLearner(peer: PeerId | string): Promise<void> {
+    return this.#changeLearners((l) => l.remove(PeerId.from(peer)));
+  }
+
+  #changeLearners(edit: (learners: Configuration) => void): Promise<void> {
+    const inactive = this.#inactiveStatus();
+    if (inactive !== null) return Promise.reject(new RaftException(inactive));
+    const cur = this.#core!.configuration();
+    const learners = (cur.learners ?? new Configuration()).clone();
+    try {
+      edit(learners);
+    } catch (e) {
+      return Promise.reject(RaftException.of(RaftError.EINVAL, (e as Error).message));
+    }
+    return this.#proposeConf(cur.peers.clone(), learners);
+  }
+
+  #changeWith(
+    edit: (conf: Configuration) => void,
+    expected?: Configuration | string,
+  ): Promise<void> {
+    const inactive = this.#inactiveStatus();
+    if (inactive !== null) return Promise.reject(new RaftException(inactive));
+    const cur = this.#core!.configuration();
+    if (expected !== undefined) {
+      let exp: Configuration;
+      try {
+        exp = Configuration.from(expected);
+      } catch (e) {
+        return Promise.reject(RaftException.of(RaftError.EINVAL, (e as Error).message));
+      }
+      if (!exp.equals(cur.peers)) {
+        return Promise.reject(
+          RaftException.of(
+            RaftError.EINVAL,
+            `Configuration is ${cur.peers}, not the expected ${exp}`,
+          ),
+        );
+      }
+    }
+    const next = cur.peers.clone();
+    try {
+      edit(next);
+    } catch (e) {
+      return Promise.reject(RaftException.of(RaftError.EINVAL, (e as Error).message));
+    }
+    return this.#proposeConf(next);
+  }
+
+  #proposeConf(peers: Configuration, learners?: Configuration): Promise<void> {
+    const core = this.#core!;
+    if (!core.isLeader()) return Promise.reject(RaftException.of(RaftError.EPERM, "Not leader"));
+    const st = core.proposeConfChange(learners === undefined ? { peers } : { peers, learners });
+    if (!st.ok()) return Promise.reject(new RaftException(st));
+    return new Promise<void>((resolve, reject) => {
+      this.#confWaiters.push({ peers: keysString(peers), resolve, reject });
+      this.#drive();
+    });
+  }
+
+  /**
+   * Forces the membership (braft `reset_peers`): unsafe, for when a majority is lost for
+   * good. The node steps down and can then elect itself among `newPeers`.
+   *
+   * @param newPeers The surviving peers.
+   * @returns OK, or EINVAL / EPERM / EBUSY.
+   */
+  resetPeers(newPeers: Configuration | string): Status {
+    const inactive = this.#inactiveStatus();
+    if (inactive !== null) return inactive;
+    let conf: Configuration;
+    try {
+      conf = Configuration.from(newPeers);
+    } catch (e) {
+      return new Status(RaftError.EINVAL, (e as Error).message);
+    }
+    if (conf.isEmpty()) return new Status(RaftError.EINVAL, "new_peers is empty");
+    const current = this.#core!.configuration();
+    if (conf.equals(current.peers) && (current.oldPeers?.isEmpty() ?? true)) return Status.OK();
+    const st = this.#core!.resetPeers(conf);
+    if (st.ok()) {
+      if (conf.size === 1 && conf.contains(this.#peer)) this.#core!.campaign();
+      this.#drive();
+    }
+    return st;
+  }
+
+  /**
+   * Starts a leadership transfer (braft `transfer_leadership_to`).
+   *
+   * @param peer The target, or `ANY_PEER` for the most caught-up follower.
+   * @returns OK, or EPERM (not leader) / EBUSY / EINVAL.
+   */
+  transferLeadershipTo(peer: PeerId | string): Status {
+    const inactive = this.#inactiveStatus();
+    if (inactive !== null) return inactive;
+    let target: PeerId;
+    try {
+      target = PeerId.from(peer);
+    } catch (e) {
+      return new Status(RaftError.EINVAL, (e as Error).message);
+    }
+    const st = this.#core!.transferLeader(
+      target.isEmpty() || target.equals(ANY_PEER) ? "" : target.key(),
+    );
+    this.#drive();
+    return st;
+  }
+
+  /**
+   * Starts an election now if this node is a follower (braft `vote`), optionally changing its
+   * election timeout first.
+   *
+   * @param electionTimeoutMs The new election timeout (default unchanged).
+   * @returns OK, EPERM (not a follower) or EINVAL.
+   */
+  vote(electionTimeoutMs?: number): Status {
+    const inactive = this.#inactiveStatus();
+    if (inactive !== null) return inactive;
+    if (this.#core!.role() !== "follower") {
+      return new Status(RaftError.EPERM, "Node is not follower");
+    }
+    if (electionTimeoutMs !== undefined) {
+      const st = this.resetElectionTimeoutMs(electionTimeoutMs);
+      if (!st.ok()) return st;
+    }
+    this.#core!.campaign();
+    this.#drive();
+    return Status.OK();
+  }
+
+  /**
+   * Changes the election timeout (and so the heartbeat interval) from now on.
+   *
+   * @param electionTimeoutMs The new timeout in ms (> 0).
+   * @returns OK or EINVAL.
+   */
+  resetElectionTimeoutMs(electionTimeoutMs: number): Status {
+    if (!Number.isFinite(electionTimeoutMs) || electionTimeoutMs <= 0) {
+      return new Status(RaftError.EINVAL, `Election timeout ${electionTimeoutMs} must be > 0`);
+    }
+    this.#setElectionTimeout(electionTimeoutMs);
+    return Status.OK();
+  }
+
+  #setElectionTimeout(ms: number): void {
+    this.#electionTimeoutMs = ms;
+    this.#tickMs = Math.max(1, ms / TICKS_PER_ELECTION);
+  }
+
+  // ------------------------------------------------------------------ snapshots
+
+  /**
+   * Takes a snapshot now (braft `snapshot`): `onSnapshotSave` writes the files, then the log
+   * before the previous snapshot is dropped (one snapshot interval of log is kept for
+   * lagging followers).
+   *
+   * @returns Resolves when the snapshot is durable; rejects with EINVAL (snapshots not
+   *   configured), EBUSY (another snapshot in progress), EPERM (node stopped) or the state
+   *   machine's error.
+   */
+  async snapshot(): Promise<void> {
+    const inactive = this.#inactiveStatus();
+    if (inactive !== null) throw new RaftException(inactive);
+    if (this.#snapshots === null) {
+      throw RaftException.of(RaftError.EINVAL, "Snapshot is not supported");
+    }
+    if (this.#snapshotStatus !== "IDLE") {
+      throw RaftException.of(
+        RaftError.EBUSY,
+        `Is ${this.#snapshotStatus === "SAVING" ? "saving" : "loading"} another snapshot`,
+      );
+    }
+    this.#snapshotStatus = "SAVING";
+    const storage = this.#snapshots;
+    try {
+      const started = await this.#caller.run("Saving snapshot", async () => {
+        const index = this.#caller.lastAppliedIndex;
+        if (index <= this.#lastSnapshot.index) return null;
+        const meta = this.#core!.snapshotMetaAt(index);
+        const writer = await storage.create();
+        let settle!: (s: Status) => void;
+        const done = new Promise<Status>((r) => (settle = r));
+        await this.#fsm.onSnapshotSave(writer, once(closure((s) => settle(s))));
+        return { meta, writer, done };
+      });
+      if (started === null) return;
+      const status = await started.done;
+      if (!status.ok()) {
+        await storage.close(started.writer).catch(() => {});
+        throw new RaftException(status);
+      }
+      started.writer.saveMeta(toStoredSnapshotMeta(started.meta));
+      await storage.close(started.writer);
+      const keepFrom = this.#prevSnapshotIndex + 1;
+      this.#prevSnapshotIndex = this.#lastSnapshot.index;
+      this.#lastSnapshot = started.meta;
+      await this.#logManager!.compact(started.meta, keepFrom);
+    } finally {
+      this.#snapshotStatus = "IDLE";
+    }
+  }
+
+  async #installSnapshot(meta: SnapshotMeta): Promise<void> {
+    const storage = this.#snapshots;
+    if (storage === null) {
+      throw RaftException.of(RaftError.EINVAL, "Cannot install a snapshot: snapshotUri is not set");
+    }
+    this.#snapshotStatus = "DOWNLOADING";
+    try {
+      for (let attempt = 0;; attempt++) {
+        const uri = this.#snapshotUris.get(meta.index);
+        try {
+          if (uri === undefined) {
+            throw RaftException.of(RaftError.EINVAL, "No copy URI for the snapshot");
+          }
+          await this.#copySnapshot(storage, uri, meta);
+          break;
+        } catch (e) {
+          if (this.#state === NodeState.SHUTTING || this.#state === NodeState.SHUTDOWN) throw e;
+          await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** Math.min(attempt, 6))));
+        }
+      }
+      this.#snapshotStatus = "LOADING";
+      const reader = await storage.open();
+      if (reader === null) throw RaftException.of(RaftError.EIO, "Installed snapshot vanished");
+      try {
+        await this.#caller.run("Loading snapshot", () => this.#fsm.onSnapshotLoad(reader));
+      } finally {
+        await storage.close(reader);
+      }
+      this.#caller.resetApplied(meta.index, meta.term);
+      await this.#logManager!.installSnapshot(meta);
+      this.#prevSnapshotIndex = meta.index;
+      this.#lastSnapshot = meta;
+      this.#snapshotUris.clear();
+    } finally {
+      this.#snapshotStatus = "IDLE";
+    }
+  }
+
+  async #copySnapshot(storage: SnapshotStorage, uri: string, meta: SnapshotMeta): Promise<void> {
+    const m = /^remote:\/\/(.+)\/(\d+)$/.exec(uri);
+    if (m === null) throw RaftException.of(RaftError.EINVAL, `Bad snapshot uri "${uri}"`);
+    const [, endpoint, id] = m;
+    const writer = await storage.create();
+    let local: SnapshotReader | null = null;
+    try {
+      if (this.#options.filterBeforeCopyRemote) local = await storage.open();
+      await copySnapshot(
+        (req, opts) => this.#manager!.callFile(endpoint!, this.groupId, req, opts),
+        Number(id),
+        writer,
+        { call: { timeoutMs: Math.max(5000, this.#electionTimeoutMs * 5) }, local },
+      );
+      writer.saveMeta(toStoredSnapshotMeta(meta));
+    } catch (e) {
+      if (local !== null) await storage.close(local).catch(() => {});
+      await storage.close(writer).catch(() => {});
+      throw e;
+    }
+    if (local !== null) await storage.close(local);
+    await storage.close(writer);
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  /**
+   * A linearizable read barrier: resolves with a commit index once this node (the leader)
+   * has confirmed its leadership and applied at least that far. Read the state machine after.
+   *
+   * @returns The read index.
+   */
+  readIndex(): Promise<number> {
+    const inactive = this.#inactiveStatus();
+    if (inactive !== null) return Promise.reject(new RaftException(inactive));
+    const seq = ++this.#readSeq;
+    const st = this.#core!.readIndex(seq);
+    if (!st.ok()) return Promise.reject(new RaftException(st));
+    const p = new Promise<number>((resolve, reject) =>
+      this.#readWaiters.set(seq, { resolve, reject })
+    );
+    this.#drive();
+    return p;
+  }
+
+  /**
+   * The first DATA entry at or after `index` that is applied (braft `read_committed_user_log`).
+   *
+   * @param index A log index (≥ 1).
+   * @returns The entry.
+   * @throws {RaftException} EINVAL (index ≤ 0), ENOMOREUSERLOG (none applied yet),
+   *   ELOGDELETED (compacted).
+   */
+  async readCommittedUserLog(index: number): Promise<UserLog> {
+    if (!Number.isSafeInteger(index) || index <= 0) {
+      throw RaftException.of(RaftError.EINVAL, `Cannot read log at index ${index}: must be > 0`);
+    }
+    const inactive = this.#inactiveStatus();
+    if (inactive !== null) throw new RaftException(inactive);
+    const applied = this.#caller.lastAppliedIndex;
+    if (index > applied) {
+      throw RaftException.of(
+        RaftError.ENOMOREUSERLOG,
+        `No user log at or after ${index} is applied (applied ${applied})`,
+      );
+    }
+    const log = this.#log!;
+    for (let i = index; i <= applied; i++) {
+      if (i < log.firstLogIndex()) {
+        throw RaftException.of(RaftError.ELOGDELETED, `Log at index ${i} was compacted`);
+      }
+      const e = await log.getEntry(i);
+      if (e === null) {
+        throw RaftException.of(RaftError.ELOGDELETED, `Log at index ${i} was compacted`);
+      }
+      if (e.type === EntryType.DATA) return { index: e.index, term: e.term, data: e.data };
+    }
+    throw RaftException.of(RaftError.ENOMOREUSERLOG, `No user log between ${index} and ${applied}`);
+  }
+
+  /** Refuses new user entries from now on (writes get EREADONLY). */
+  enterReadonlyMode(): void {
+    this.#core?.setReadonly(true);
+    this.#drive();
+  }
+
+  /** Accepts user entries again. */
+  leaveReadonlyMode(): void {
+    this.#core?.setReadonly(false);
+    this.#drive();
+  }
+
+  /**
+   * Whether this node is in readonly mode, or (as leader) a majority of voters are.
+   *
+   * @returns The readonly flag.
+   */
+  readonly(): boolean {
+    const core = this.#core;
+    if (core === null) return false;
+    return core.readonlyMode() || (core.isLeader() && core.isReadonlyLeader());
+  }
+
+  /**
+   * Whether lease reads are safe now (requires `enableLeaderLease`).
+   *
+   * @returns `true` when the leader lease is valid.
+   */
+  isLeaderLeaseValid(): boolean {
+    return this.#core?.isLeaderLeaseValid() ?? false;
+  }
+
+  /**
+   * The leader lease state (braft `get_leader_lease_status`).
+   *
+   * @returns State, term and epoch.
+   */
+  getLeaderLeaseStatus(): LeaderLeaseStatus {
+    const core = this.#core;
+    if (!(this.#options?.enableLeaderLease ?? false)) {
+      return { state: LeaseState.DISABLED, term: 0, leaseEpoch: this.#leaseEpoch };
+    }
+    if (core === null || !core.isLeader()) {
+      return { state: LeaseState.EXPIRED, term: 0, leaseEpoch: this.#leaseEpoch };
+    }
+    if (!this.#leaderStarted) {
+      return { state: LeaseState.NOT_READY, term: core.term(), leaseEpoch: this.#leaseEpoch };
+    }
+    return {
+      state: core.isLeaderLeaseValid() ? LeaseState.VALID : LeaseState.EXPIRED,
+      term: core.term(),
+      leaseEpoch: this.#leaseEpoch,
+    };
+  }
+
+  // ------------------------------------------------------------------ queries
+
+  /**
+   * The known leader.
+   *
+   * @returns Its id, or `null` when unknown.
+   */
+  leaderId(): PeerId | null {
+    const l = this.#core?.leader() ?? "";
+    return l === "" ? null : PeerId.parse(l);
+  }
+
+  /**
+   * Whether this node leads (a transferring leader does not count, as braft).
+   *
+   * @returns `true` when leader.
+   */
+  isLeader(): boolean {
+    return this.#state === NodeState.LEADER;
+  }
+
+  /**
+   * This node's id.
+   *
+   * @returns The peer id.
+   */
+  nodeId(): PeerId {
+    return this.#peer;
+  }
+
+  /**
+   * The current term.
+   *
+   * @returns The term (0 before init).
+   */
+  term(): number {
+    return this.#core?.term() ?? 0;
+  }
+
+  /**
+   * The voters (leader only, as braft).
+   *
+   * @returns The peers.
+   * @throws {RaftException} EPERM when not leader.
+   */
+  listPeers(): PeerId[] {
+    if (!this.#core?.isLeader()) throw RaftException.of(RaftError.EPERM, "Not leader");
+    return this.#core.configuration().peers.peers;
+  }
+
+  /**
+   * Index of the last entry the state machine applied.
+   *
+   * @returns The index.
+   */
+  appliedIndex(): number {
+    return this.#caller?.lastAppliedIndex ?? 0;
+  }
+
+  /**
+   * The node's state (braft `State`).
+   *
+   * @returns The state.
+   */
+  state(): NodeState {
+    return this.#state;
+  }
+
+  /**
+   * Resolves once this node is leader (a test and tooling helper).
+   *
+   * @returns Resolves when leading.
+   */
+  waitLeader(): Promise<void> {
+    if (this.isLeader() && this.#leaderStarted) return Promise.resolve();
+    return new Promise((resolve) => this.#leaderWaiters.push(resolve));
+  }
+
+  /**
+   * Resolves once the state machine has applied `index`.
+   *
+   * @param index The log index.
+   * @returns Resolves when applied.
+   */
+  waitApplied(index: number): Promise<void> {
+    if (this.appliedIndex() >= index) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#appliedWaiters.push({ index, resolve });
+      this.#appliedWaiters.sort((a, b) => a.index - b.index);
+    });
+  }
+
+  /**
+   * Every raft_stat field (braft `describe` / `get_status`).
+   *
+   * @returns The status.
+   */
+  describe(): NodeStatus {
+    const core = this.#core;
+    const conf = core?.configuration();
+    const confRecords = this.#logManager?.configurations() ?? [];
+    const timer = (name: string, ms: number, active: boolean): string =>
+      `timeout(${Math.round(ms)}ms) ${active ? "SCHEDULING" : "STOPPED"} (${name})`;
+    const role = core?.role();
+    return {
+      groupId: this.groupId,
+      peerId: this.#peer.toString(),
+      state: nodeStateName(this.#state),
+      readonly: this.readonly(),
+      term: core?.term() ?? 0,
+      confIndex: confRecords.length > 0
+        ? confRecords[confRecords.length - 1]!.index
+        : this.#lastSnapshot.index,
+      peers: conf?.peers.peers.map(String) ?? [],
+      learners: conf?.learners?.peers.map(String) ?? [],
+      oldPeers: conf?.oldPeers?.peers.map(String) ?? [],
+      leader: core?.leader() ?? "",
+      electionTimer: timer("election", this.#electionTimeoutMs, role === "follower"),
+      voteTimer: timer(
+        "vote",
+        this.#electionTimeoutMs + (this.#options?.maxClockDriftMs ?? 1000),
+        role === "candidate",
+      ),
+      stepdownTimer: timer("stepdown", this.#electionTimeoutMs, role === "leader"),
+      snapshotTimer: timer(
+        "snapshot",
+        (this.#options?.snapshotIntervalS ?? 3600) * 1000,
+        this.#snapshotTimer !== null,
+      ),
+      firstIndex: this.#log?.firstLogIndex() ?? 0,
+      lastIndex: this.#log?.lastLogIndex() ?? 0,
+      diskIndex: this.#logManager?.diskIndex ?? 0,
+      knownAppliedIndex: this.appliedIndex(),
+      lastLogId: { index: core?.lastIndex() ?? 0, term: core?.lastTerm() ?? 0 },
+      stateMachine: this.#caller?.activity ?? "Idle",
+      lastCommittedIndex: core?.commitIndex() ?? 0,
+      lastSnapshotIndex: this.#lastSnapshot.index,
+      lastSnapshotTerm: this.#lastSnapshot.term,
+      snapshotStatus: this.#snapshotStatus,
+      followers: (core?.followers() ?? []).map((f) => ({
+        peer: PeerId.parse(f.id).toString(),
+        nextIndex: f.next,
+        matchIndex: f.match,
+        state: f.state,
+      })),
+    };
+  }
+
+  // ------------------------------------------------------------------ transport
+
+  /**
+   * Handles a message routed to this node.
+   *
+   * @param envelope The decoded frame.
+   * @internal
+   */
+  receive(envelope: MessageEnvelope): void {
+    const core = this.#core;
+    if (core === null || !this.#active()) return;
+    const m = envelope.message;
+    if (m.type === "InstallSnapshot" && envelope.uri !== undefined) {
+      this.#snapshotUris.set(m.meta.index, envelope.uri);
+    }
+    core.step(m);
+    this.#drive();
+  }
+
+  #send(messages: readonly Message[]): void {
+    const manager = this.#manager;
+    if (manager === null) return;
+    for (const m of messages) {
+      let endpoint: string;
+      try {
+        endpoint = PeerId.parse(m.to).endpoint;
+      } catch {
+        continue;
+      }
+      let uri: string | undefined;
+      if (m.type === "InstallSnapshot") {
+        uri = this.#snapshotCopyUri();
+        if (uri === undefined) continue; // nothing to serve yet; the core retries
+      }
+      manager.transport.send(endpoint, encodeMessage(this.groupId, m, uri));
+    }
+  }
+
+  #copyUri: { index: number; uri: string } | null = null;
+
+  #snapshotCopyUri(): string | undefined {
+    if (this.#copyUri !== null && this.#copyUri.index === this.#lastSnapshot.index) {
+      return this.#copyUri.uri;
+    }
+    const storage = this.#snapshots;
+    if (storage === null || this.#lastSnapshot.index === 0) return undefined;
+    // Open the reader asynchronously; the next InstallSnapshot carries the URI.
+    void storage.open().then((reader) => {
+      if (reader === null) return;
+      const index = reader.loadMeta().lastIncludedIndex;
+      const id = this.#manager!.fileService.register(reader, () => storage.close(reader));
+      this.#copyUri = { index, uri: `remote://${this.#peer.endpoint}/${id}` };
+      this.#core?.notifyStorageReady();
+      this.#drive();
+    }, () => {});
+    return undefined;
+  }
+
+  // ------------------------------------------------------------------ the Ready loop
+
+  #drive(): void {
+    if (this.#driveQueued) return;
+    this.#driveQueued = true;
+    queueMicrotask(() => {
+      this.#driveQueued = false;
+      void this.#driveNow();
+    });
+  }
+
+  async #driveNow(): Promise<void> {
+    if (this.#driving) {
+      this.#drive();
+      return;
+    }
+    const core = this.#core;
+    if (core === null || this.#error !== null) return;
+    this.#driving = true;
+    try {
+      while (core.hasReady() && this.#error === null && this.#state !== NodeState.SHUTDOWN) {
+        const rd = core.ready();
+        await this.#process(core, rd);
+        core.advance(rd);
+      }
+    } catch (e) {
+      this.#storageFailed("persist", e);
+    } finally {
+      this.#driving = false;
+    }
+  }
+
+  async #process(core: RaftCore, rd: Ready): Promise<void> {
+    if (rd.softState !== undefined) this.#onSoftState(rd.softState, rd);
+    this.#send(rd.messages);
+    const lm = this.#logManager!;
+    if (rd.snapshot !== undefined) await this.#installSnapshot(rd.snapshot);
+    if (rd.entries.length > 0) await lm.append(rd.entries);
+    if (rd.hardState !== undefined) await lm.setHardState(rd.hardState);
+    this.#send(rd.messagesAfterPersist);
+    if (rd.committedEntries.length > 0) this.#applyCommitted(rd.committedEntries, core);
+    for (const rs of rd.readStates) {
+      const w = this.#readWaiters.get(rs.ctx as number);
+      if (w === undefined) continue;
+      this.#readWaiters.delete(rs.ctx as number);
+      if (!rs.status.ok()) w.reject(new RaftException(rs.status));
+      else void this.waitApplied(rs.index).then(() => w.resolve(rs.index));
+    }
+    for (const r of rd.confChangeResults) {
+      const key = [...r.peers].sort().join(",");
+      const i = this.#confWaiters.findIndex((w) => w.peers === key);
+      const w = i >= 0 ? this.#confWaiters.splice(i, 1)[0]! : this.#confWaiters.shift();
+      if (w === undefined) continue;
+      if (r.status.ok()) w.resolve();
+      else w.reject(new RaftException(r.status));
+    }
+  }
+
+  #applyCommitted(entries: readonly LogEntry[], core: RaftCore): void {
+    const closures: (Closure | undefined)[] = entries.map((e) => {
+      const p = this.#pending.get(e.index);
+      if (p === undefined) return undefined;
+      this.#pending.delete(e.index);
+      return p.term === e.term ? p.done : undefined;
+    });
+    this.#caller.committed(entries, closures);
+    const last = entries[entries.length - 1]!.index;
+    if (
+      !this.#leaderStarted && this.#leaderStartIndex > 0 && last >= this.#leaderStartIndex &&
+      core.isLeader() && core.term() === this.#leaderStartTerm
+    ) {
+      this.#leaderStarted = true;
+      this.#leaseEpoch++;
+      this.#caller.leaderStart(this.#leaderStartTerm);
+      void this.#caller.idle().then(() => this.#wakeLeaderWaiters());
+    }
+  }
+
+  #onSoftState(soft: SoftState, rd: Ready): void {
+    const prev = this.#soft;
+    this.#soft = soft;
+    const wasLeader = prev.role === "leader";
+    const isLeader = soft.role === "leader";
+    if (wasLeader && (!isLeader || soft.term !== prev.term)) {
+      const status = new Status(RaftError.EPERM, "leader stepped down");
+      this.#failPending(status);
+      this.#failWaiters(RaftException.of(RaftError.EPERM, "leader stepped down"));
+      if (this.#leaderStarted && !prev.transferring) {
+        this.#caller.leaderStop(new Status(RaftError.EPERM, "Leader stepped down"));
+      }
+      this.#leaderStarted = false;
+      this.#leaderStartIndex = 0;
+    }
+    if (isLeader && (!wasLeader || soft.term !== prev.term)) {
+      const first = rd.entries.find((e) => e.term === soft.term);
+      this.#leaderStartIndex = first?.index ?? this.#core!.lastIndex();
+      this.#leaderStartTerm = soft.term;
+      this.#leaderStarted = false;
+    }
+    if (
+      isLeader && wasLeader && soft.term === prev.term && soft.transferring !== prev.transferring
+    ) {
+      if (soft.transferring && this.#leaderStarted) {
+        this.#caller.leaderStop(
+          new Status(RaftError.ETRANSFERLEADERSHIP, "Leadership is being transferred"),
+        );
+      } else if (!soft.transferring && this.#leaderStarted) {
+        this.#caller.leaderStart(soft.term);
+      }
+    }
+    // Following callbacks: a follower that gains or loses a leader.
+    const prevFollowing = prev.role === "follower" && prev.leader !== "";
+    const nowFollowing = soft.role === "follower" && soft.leader !== "";
+    if (
+      prevFollowing && (!nowFollowing || prev.leader !== soft.leader || prev.term !== soft.term)
+    ) {
+      this.#caller.stopFollowing({
+        leaderId: PeerId.parse(prev.leader),
+        term: prev.term,
+        status: new Status(RaftError.ERAFTTIMEDOUT, "Follower lost its leader"),
+      });
+    }
+    if (
+      nowFollowing && (!prevFollowing || prev.leader !== soft.leader || prev.term !== soft.term)
+    ) {
+      this.#caller.startFollowing({
+        leaderId: PeerId.parse(soft.leader),
+        term: soft.term,
+        status: Status.OK(),
+      });
+    }
+    if (
+      this.#state !== NodeState.ERROR && this.#state !== NodeState.SHUTTING &&
+      this.#state !== NodeState.SHUTDOWN
+    ) {
+      this.#state = isLeader
+        ? (soft.transferring ? NodeState.TRANSFERRING : NodeState.LEADER)
+        : soft.role === "follower"
+        ? NodeState.FOLLOWER
+        : NodeState.CANDIDATE;
+    }
+  }
+
+  #onApplied(index: number): void {
+    while (this.#appliedWaiters.length > 0 && this.#appliedWaiters[0]!.index <= index) {
+      this.#appliedWaiters.shift()!.resolve();
+    }
+  }
+
+  #wakeLeaderWaiters(): void {
+    if (!this.isLeader() || !this.#leaderStarted) return;
+    const waiters = this.#leaderWaiters;
+    this.#leaderWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  #failPending(status: Status): void {
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) queueMicrotask(() => p.done.run(status));
+  }
+
+  #failWaiters(e: RaftException): void {
+    for (const w of this.#confWaiters.splice(0)) w.reject(e);
+    const reads = [...this.#readWaiters.values()];
+    this.#readWaiters.clear();
+    for (const r of reads) r.reject(e);
+  }
+
+  // ------------------------------------------------------------------ errors and timers
+
+  #storageFailed(what: string, e: unknown): void {
+    const error = e instanceof RaftException ? e : RaftException.of(
+      RaftError.EIO,
+      `Cannot ${what}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+    if (this.#state === NodeState.SHUTTING || this.#state === NodeState.SHUTDOWN) return;
+    this.#caller.reportError(error);
+  }
+
+  #enterError(e: RaftException): void {
+    if (this.#error !== null) return;
+    this.#error = e;
+    if (this.#state !== NodeState.SHUTTING && this.#state !== NodeState.SHUTDOWN) {
+      this.#state = NodeState.ERROR;
+    }
+    this.#clearTimers();
+    this.#failPending(new Status(RaftError.EBADNODE, `Node is in error: ${e.message}`));
+    this.#failWaiters(RaftException.of(RaftError.EBADNODE, `Node is in error: ${e.message}`));
+  }
+
+  #scheduleTick(): void {
+    this.#tickTimer = this.#clock.setTimer(() => {
+      this.#tickTimer = null;
+      if (!this.#active()) return;
+      this.#core!.tick();
+      this.#drive();
+      this.#scheduleTick();
+    }, this.#tickMs);
+  }
+
+  #scheduleSnapshotTimer(first: boolean): void {
+    const interval = this.#options.snapshotIntervalS ?? 3600;
+    if (this.#snapshots === null || interval <= 0) return;
+    const ms = interval * 1000;
+    const delay = first ? 1000 + Math.random() * Math.max(0, ms - 1000) : ms;
+    this.#snapshotTimer = this.#clock.setTimer(() => {
+      this.#snapshotTimer = null;
+      if (!this.#active()) return;
+      this.snapshot().catch(() => {}).finally(() => {
+        if (this.#active()) this.#scheduleSnapshotTimer(false);
+      });
+    }, delay);
+  }
+
+  #clearTimers(): void {
+    if (this.#tickTimer !== null) this.#clock.clearTimer(this.#tickTimer);
+    if (this.#snapshotTimer !== null) this.#clock.clearTimer(this.#snapshotTimer);
+    this.#tickTimer = null;
+    this.#snapshotTimer = null;
+  }
+
+  #active(): boolean {
+    return this.#state === NodeState.LEADER || this.#state === NodeState.TRANSFERRING ||
+      this.#state === NodeState.CANDIDATE || this.#state === NodeState.FOLLOWER;
+  }
+
+  #inactiveStatus(): Status | null {
+    switch (this.#state) {
+      case NodeState.UNINITIALIZED:
+        return new Status(RaftError.EPERM, "Node is not initialised");
+      case NodeState.SHUTTING:
+      case NodeState.SHUTDOWN:
+        return new Status(RaftError.ESHUTDOWN, "Node is shut down");
+      case NodeState.ERROR:
+        return new Status(RaftError.EBADNODE, `Node is in error: ${this.#error?.message ?? ""}`);
+      default:
+        return null;
+    }
+  }
+
+  #describeId(): string {
+    return `${this.groupId}:${this.#peer}`;
+  }
+}
+
+function validateOptions(o: NodeOptions): void {
+  const bad = (why: string): never => {
+    throw RaftException.of(RaftError.EINVAL, `Cannot init node: ${why}`);
+  };
+  if (o === null || typeof o !== "object") bad("options must be an object");
+  if (o.fsm === null || typeof o.fsm !== "object" || typeof o.fsm.onApply !== "function") {
+    bad("options.fsm must be a StateMachine");
+  }
+  if (typeof o.logUri !== "string" || o.logUri === "") bad("options.logUri is required");
+  if (typeof o.raftMetaUri !== "string" || o.raftMetaUri === "") {
+    bad("options.raftMetaUri is required");
+  }
+  if (o.transport === undefined) {
+    bad("options.transport is required (e.g. a MemoryNetwork's transport)");
+  }
+  const t = o.electionTimeoutMs;
+  if (t !== undefined && !(Number.isFinite(t) && t > 0)) bad(`electionTimeoutMs ${t} must be > 0`);
+  if (o.initialConf !== undefined) {
+    try {
+      Configuration.from(o.initialConf);
+    } catch (e) {
+      bad((e as Error).message);
+    }
+  }
+}
+
+function once(done: Closure | undefined): Closure {
+  let ran = false;
+  return {
+    run(status: Status): void {
+      if (ran) return;
+      ran = true;
+      done?.run(status);
+    },
+  };
+}
+
+function keysString(conf: Configuration): string {
+  return conf.peers.map((p) => p.key()).sort().join(",");
+}

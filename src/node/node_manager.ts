@@ -1,0 +1,173 @@
+/**
+ * `NodeManager`: the nodes served on one endpoint, routed by (groupId, peerId), plus the
+ * snapshot file service of that endpoint.
+ *
+ * @module
+ */
+
+import { decode, encode } from "cbor-x";
+import { decodeMessage, type MessageEnvelope } from "../codec/message_codec.ts";
+import { RaftError, RaftException } from "../errors/status.ts";
+import type { CallOptions, Transport } from "../../transports/transport.ts";
+import { type FileRequest, FileService, parseFileRequest } from "./file_service.ts";
+
+/** What a node registered with a manager must handle. */
+export interface RoutedNode {
+  /** The raft group. */
+  readonly groupId: string;
+  /** The node's peer key (`PeerId.key()`). */
+  readonly peerKey: string;
+  /**
+   * A decoded message for this node arrived.
+   *
+   * @param envelope The message (and copy URI for InstallSnapshot).
+   */
+  receive(envelope: MessageEnvelope): void;
+}
+
+/** Counters for what the manager could not deliver. */
+export interface NodeManagerStats {
+  /** Frames that failed to decode. */
+  malformed: number;
+  /** Frames for a group or peer not served here. */
+  unknownTarget: number;
+}
+
+const managers = new WeakMap<Transport, NodeManager>();
+
+/**
+ * Routes one endpoint's traffic to the nodes registered on it. Frames that do not decode, or
+ * that name a group or peer not served here, are counted and dropped: a peer can never crash
+ * a node with what it sends.
+ *
+ * @internal
+ */
+export class NodeManager {
+  readonly transport: Transport;
+  readonly fileService: FileService = new FileService();
+  readonly stats: NodeManagerStats = { malformed: 0, unknownTarget: 0 };
+  #nodes = new Map<string, RoutedNode>();
+
+  /**
+   * The manager of a transport, created (and listening) on first use.
+   *
+   * @param transport The endpoint's transport.
+   * @returns Its manager.
+   */
+  static for(transport: Transport): NodeManager {
+    let m = managers.get(transport);
+    if (m === undefined) {
+      m = new NodeManager(transport);
+      managers.set(transport, m);
+    }
+    return m;
+  }
+
+  private constructor(transport: Transport) {
+    this.transport = transport;
+    transport.listen({
+      onFrame: (_from, frame) => this.#onFrame(frame),
+      onCall: (_from, request) => this.#onCall(request),
+    });
+  }
+
+  /**
+   * Adds a node.
+   *
+   * @param node The node.
+   * @throws {RaftException} EEXIST if the same (group, peer) is already served here.
+   */
+  add(node: RoutedNode): void {
+    const key = routeKey(node.groupId, node.peerKey);
+    if (this.#nodes.has(key)) {
+      throw RaftException.of(
+        RaftError.EEXIST,
+        `Cannot add node ${node.groupId}:${node.peerKey}: it already runs in this process`,
+      );
+    }
+    this.#nodes.set(key, node);
+  }
+
+  /**
+   * Removes a node (no-op if absent or replaced).
+   *
+   * @param node The node.
+   */
+  remove(node: RoutedNode): void {
+    const key = routeKey(node.groupId, node.peerKey);
+    if (this.#nodes.get(key) === node) this.#nodes.delete(key);
+  }
+
+  /**
+   * The nodes of a group served here.
+   *
+   * @param groupId The group.
+   * @returns Its nodes.
+   */
+  nodesOf(groupId: string): RoutedNode[] {
+    return [...this.#nodes.values()].filter((n) => n.groupId === groupId);
+  }
+
+  /**
+   * Sends a snapshot file request to another endpoint.
+   *
+   * @param to The endpoint.
+   * @param groupId The group (for routing and logs).
+   * @param request The request.
+   * @param options Timeout and abort.
+   * @returns The encoded response.
+   */
+  callFile(
+    to: string,
+    groupId: string,
+    request: FileRequest,
+    options?: CallOptions,
+  ): Promise<Uint8Array> {
+    return this.transport.call(to, encode({ g: groupId, ...request }) as Uint8Array, options);
+  }
+
+  #onFrame(frame: Uint8Array): void {
+    let envelope: MessageEnvelope;
+    try {
+      envelope = decodeMessage(frame);
+    } catch {
+      this.stats.malformed++;
+      return;
+    }
+    const node = this.#nodes.get(routeKey(envelope.groupId, envelope.message.to));
+    if (node === undefined) {
+      this.stats.unknownTarget++;
+      return;
+    }
+    node.receive(envelope);
+  }
+
+  #onCall(request: Uint8Array): Promise<Uint8Array> {
+    let body: unknown;
+    try {
+      body = decode(request);
+    } catch {
+      return Promise.reject(RaftException.of(RaftError.EINVAL, "Cannot decode call: not CBOR"));
+    }
+    if (
+      typeof body !== "object" || body === null || typeof (body as { t?: unknown }).t !== "string"
+    ) {
+      return Promise.reject(
+        RaftException.of(RaftError.EINVAL, "Cannot decode call: expected { t: string }"),
+      );
+    }
+    const b = body as Record<string, unknown>;
+    if (b.t === "snapshot_files" || b.t === "get_file") {
+      try {
+        return this.fileService.handle(parseFileRequest(b));
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return Promise.reject(RaftException.of(RaftError.EINVAL, `Unknown call "${String(b.t)}"`));
+  }
+}
+
+function routeKey(groupId: string, peerKey: string): string {
+  return `${groupId}\u0000${peerKey}`;
+}

@@ -1,0 +1,208 @@
+/**
+ * `NodeOptions`, `BootstrapOptions` and the node-status types `describe()` returns.
+ *
+ * @module
+ */
+
+import type { ChunkChain } from "../bytes/chunk_chain.ts";
+import type { Configuration } from "../conf/configuration.ts";
+import type { Clock } from "../util/clock.ts";
+import type { Transport } from "../../transports/transport.ts";
+import type { StateMachine } from "./state_machine.ts";
+
+/** Options of `node.init()` (braft's `NodeOptions`). */
+export interface NodeOptions {
+  /** Follower → candidate timeout in ms (default 1000). Heartbeats go every timeout / 10. */
+  electionTimeoutMs?: number;
+  /** Lease safety margin in ms (default 1000, braft `max_clock_drift_ms`). */
+  maxClockDriftMs?: number;
+  /** Take a snapshot every this many seconds (default 3600; ≤ 0 disables). */
+  snapshotIntervalS?: number;
+  /** A new peer counts as caught up within this many entries of the leader (default 1000). */
+  catchupMargin?: number;
+  /** Membership when log and snapshot are both empty. */
+  initialConf?: Configuration | string;
+  /** The user's state machine (required). */
+  fsm: StateMachine;
+  /** Shut the state machine down with the node (default false; kept for braft parity). */
+  nodeOwnsFsm?: boolean;
+  /** `local://path` or `memory://name` (required). */
+  logUri: string;
+  /** `local://path` or `memory://name` (required). */
+  raftMetaUri: string;
+  /** `local://path` or `memory://name`; empty disables snapshots. */
+  snapshotUri?: string;
+  /** Skip downloading snapshot files whose name and checksum match local ones (default false). */
+  filterBeforeCopyRemote?: boolean;
+  /** Refuse CLI requests with EACCES (default false). */
+  disableCli?: boolean;
+  /** Election priority (default 1; 0 never campaigns on its own timer). */
+  electionPriority?: number;
+  /** Enable the leader lease (braft `raft_enable_leader_lease`; default false). */
+  enableLeaderLease?: boolean;
+  /** The network endpoint this node is served on (required until the HTTP transport lands). */
+  transport?: Transport;
+  /** Time source (default the system clock; tests may pass a manual one). */
+  clock?: Clock;
+  /** Seed for election timeouts (default random). */
+  seed?: number;
+}
+
+/** Options of the free function `bootstrap()` (braft's `BootstrapOptions`). */
+export interface BootstrapOptions {
+  /** The group's initial membership (required, non-empty). */
+  groupConf: Configuration | string;
+  /** Index of the existing data; > 0 makes a snapshot at that index first (default 0). */
+  lastLogIndex?: number;
+  /** The state machine whose `onSnapshotSave` writes that snapshot. */
+  fsm?: StateMachine;
+  /** Kept for braft parity (default false). */
+  nodeOwnsFsm?: boolean;
+  /** Log storage URI (required). */
+  logUri: string;
+  /** Meta storage URI (required). */
+  raftMetaUri: string;
+  /** Snapshot storage URI (required when `lastLogIndex` > 0). */
+  snapshotUri?: string;
+}
+
+/** The node states, numbered as braft's `State`. */
+export const NodeState = {
+  /** Leading. */
+  LEADER: 1,
+  /** Leading, but handing leadership to another peer (writes get EBUSY). */
+  TRANSFERRING: 2,
+  /** Campaigning. */
+  CANDIDATE: 3,
+  /** Following. */
+  FOLLOWER: 4,
+  /** Stopped by a critical error. */
+  ERROR: 5,
+  /** Not initialised yet. */
+  UNINITIALIZED: 6,
+  /** Shutting down. */
+  SHUTTING: 7,
+  /** Shut down. */
+  SHUTDOWN: 8,
+} as const;
+
+/** One of the values of {@linkcode NodeState}. */
+export type NodeState = (typeof NodeState)[keyof typeof NodeState];
+
+/**
+ * The name of a node state (`"LEADER"`, …).
+ *
+ * @param state The state.
+ * @returns Its name.
+ *
+ * @example
+ * ```ts
+ * import { NodeState, nodeStateName } from "@webraft/raft";
+ * import assert from "node:assert/strict";
+ * assert.equal(nodeStateName(NodeState.FOLLOWER), "FOLLOWER");
+ * ```
+ */
+export function nodeStateName(state: NodeState): string {
+  return Object.entries(NodeState).find(([, v]) => v === state)?.[0] ?? String(state);
+}
+
+/** A follower as the leader sees it (braft `PeerStatus`). */
+export interface PeerStatus {
+  /** Peer id string. */
+  peer: string;
+  /** Next index to send. */
+  nextIndex: number;
+  /** Highest index known replicated. */
+  matchIndex: number;
+  /** Replication state: probe, replicate or snapshot. */
+  state: string;
+}
+
+/** Everything `describe()` reports: braft's `raft_stat` fields. */
+export interface NodeStatus {
+  /** The group. */
+  groupId: string;
+  /** This node. */
+  peerId: string;
+  /** State name (LEADER, FOLLOWER, …). */
+  state: string;
+  /** Readonly mode. */
+  readonly: boolean;
+  /** Current term. */
+  term: number;
+  /** Log index of the configuration in effect. */
+  confIndex: number;
+  /** Voting members. */
+  peers: string[];
+  /** Learners. */
+  learners: string[];
+  /** Old voters while joint. */
+  oldPeers: string[];
+  /** Known leader, or "". */
+  leader: string;
+  /** Election timer description. */
+  electionTimer: string;
+  /** Vote timer description. */
+  voteTimer: string;
+  /** Step-down timer description. */
+  stepdownTimer: string;
+  /** Snapshot timer description. */
+  snapshotTimer: string;
+  /** First log index in storage. */
+  firstIndex: number;
+  /** Last log index in storage. */
+  lastIndex: number;
+  /** Last index durable on disk. */
+  diskIndex: number;
+  /** Last index applied by the state machine. */
+  knownAppliedIndex: number;
+  /** Last log id. */
+  lastLogId: { index: number; term: number };
+  /** What the state machine caller is doing. */
+  stateMachine: string;
+  /** Highest committed index. */
+  lastCommittedIndex: number;
+  /** Latest snapshot index (0 when none). */
+  lastSnapshotIndex: number;
+  /** Latest snapshot term. */
+  lastSnapshotTerm: number;
+  /** IDLE, SAVING, DOWNLOADING or LOADING. */
+  snapshotStatus: string;
+  /** Leader only: the followers. */
+  followers: PeerStatus[];
+}
+
+/** braft's `LeaderLeaseStatus` states. */
+export const LeaseState = {
+  /** The lease is not enabled. */
+  DISABLED: 1,
+  /** Not leader, or the lease lapsed. */
+  EXPIRED: 2,
+  /** Leader, but the first entry of its term is not applied yet. */
+  NOT_READY: 3,
+  /** Lease reads are safe. */
+  VALID: 4,
+} as const;
+
+/** One of the values of {@linkcode LeaseState}. */
+export type LeaseState = (typeof LeaseState)[keyof typeof LeaseState];
+
+/** The leader lease (braft `get_leader_lease_status`). */
+export interface LeaderLeaseStatus {
+  /** DISABLED, EXPIRED, NOT_READY or VALID. */
+  state: LeaseState;
+  /** The leader's term (0 when not leader). */
+  term: number;
+  /** Increases each time this node starts leading. */
+  leaseEpoch: number;
+}
+
+/** An entry returned by `readCommittedUserLog`. */
+export interface UserLog {
+  /** Its index. */
+  index: number;
+  /** Its term. */
+  term: number;
+  /** Its payload. */
+  data: ChunkChain;
+}
