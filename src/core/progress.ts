@@ -102,6 +102,8 @@ export class Progress {
   lastAckTick = 0;
   /** Core tick of the last AppendEntries with entries or probe sent. */
   lastSendTick = 0;
+  /** Commit index carried by the last AppendEntries sent. */
+  sentCommit = 0;
   /** Highest echoed `sentTick` (leader lease). */
   ackedSentTick = -Infinity;
   /** Highest echoed read-index round. */

@@ -1270,7 +1270,9 @@ export class RaftCore {
 
   #fill(id: string): void {
     const pr = this.#prs.get(id)!;
-    while (this.#sendAppend(id, false) && pr.state === "replicate");
+    // an empty AppendEntries still carries a new commit index
+    if (!this.#sendAppend(id, pr.sentCommit < this.#log.committed)) return;
+    while (pr.state === "replicate" && this.#sendAppend(id, false));
   }
 
   #sendTimeoutNow(to: string): void {
@@ -1313,6 +1315,7 @@ export class RaftCore {
       readSeq: this.#readSeq,
     });
     pr.lastSendTick = this.#ticks;
+    pr.sentCommit = log.committed;
     if (pr.state === "replicate") {
       if (entries.length > 0) {
         const last = entries[entries.length - 1]!.index;

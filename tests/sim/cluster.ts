@@ -45,6 +45,8 @@ export interface ClusterOptions {
   delay?: [number, number];
   /** Persist delay range in units (default [0, 3]). */
   persistDelay?: [number, number];
+  /** Per-node core options. */
+  nodeCore?: (id: string) => Partial<RaftCoreOptions>;
 }
 
 /** One simulated node: durable storage, a core (when up), and its state machine. */
@@ -165,6 +167,7 @@ export class Cluster {
       maxInflightMsgs: 4,
       catchupMargin: 5,
       ...this.#opts.core,
+      ...this.#opts.nodeCore?.(node.id),
       id: node.id,
       storage: node.storage,
       prng: new Prng(this.prng.nextU32()),
