@@ -1231,7 +1231,7 @@ export class RaftCore {
       // were lost (the follower is behind `next` and nothing was acknowledged for a while)
       if (pr.state === "probe") pr.probeSent = false;
       else if (
-        pr.state === "replicate" && m.lastLogIndex < pr.next - 1 &&
+        pr.state === "replicate" && pr.match < pr.next - 1 &&
         this.#ticks - Math.max(pr.lastAckTick, pr.lastSendTick) >= 2 * this.#heartbeatTick
       ) {
         pr.becomeProbe();
