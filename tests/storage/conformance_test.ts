@@ -1,7 +1,9 @@
 // Runs the shared conformance suite against every storage implementation: local:// on the
 // real runtime file system, the segment log on the crash-simulating memory FS, and memory://.
 import { join } from "node:path";
-import { localFileSystem } from "../../storage/fs/detect.ts";
+import { detectRuntime, localFileSystem } from "../../storage/fs/detect.ts";
+import type { FileSystem } from "../../storage/fs/file_system.ts";
+import { NodeFileSystem } from "../../storage/fs/node.ts";
 import { MemoryFileSystem } from "../../storage/fs/memory.ts";
 import type { LogStorage } from "../../storage/log/log_storage.ts";
 import { MemoryLogStorage } from "../../storage/log/memory_log_storage.ts";
@@ -52,6 +54,20 @@ logStorageConformance(
   localLogNoSync,
 );
 
+// The Node adapter (node:fs/promises) runs under every runtime; exercise it explicitly too.
+const nodeFsLog: HarnessFactory<LogStorage> = (fn) =>
+  withTempDir((dir) =>
+    fn({
+      open: () =>
+        opened(
+          new SegmentLogStorage(new NodeFileSystem() as FileSystem, join(dir, "log"), {
+            maxSegmentSize: 4096,
+          }),
+        ),
+    })
+  );
+if (detectRuntime() !== "bun") logStorageConformance("segments via the node:fs adapter", nodeFsLog);
+
 const memFsLog: HarnessFactory<LogStorage> = (fn) => {
   const fs = new MemoryFileSystem();
   return fn({
@@ -99,6 +115,14 @@ const localSnapshot: HarnessFactory<SnapshotStorage> = (fn) =>
     fn({ open: async () => opened(await createSnapshotStorage(`local://${join(dir, "snap")}`)) })
   );
 snapshotStorageConformance("local:// (real FS)", localSnapshot);
+
+const nodeFsSnapshot: HarnessFactory<SnapshotStorage> = (fn) =>
+  withTempDir((dir) =>
+    fn({ open: () => opened(new LocalSnapshotStorage(new NodeFileSystem(), join(dir, "snap"))) })
+  );
+if (detectRuntime() !== "bun") {
+  snapshotStorageConformance("directories via the node:fs adapter", nodeFsSnapshot);
+}
 
 const memFsSnapshot: HarnessFactory<SnapshotStorage> = (fn) => {
   const fs = new MemoryFileSystem();
