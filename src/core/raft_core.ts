@@ -236,7 +236,7 @@ export class RaftCore {
   #transferCampaign = false;
 
   // timers
-  #ticks = 0;
+  #ticks = 1; // starts at 1 so that "0" means "never" in progress bookkeeping
   #electionElapsed = 0;
   #heartbeatElapsed = 0;
   #randomizedTimeout = 0;
@@ -1419,7 +1419,7 @@ export class RaftCore {
     let all = true;
     for (const id of cc.adding) {
       const pr = this.#prs.get(id);
-      const caught = pr !== undefined && pr.state !== "snapshot" &&
+      const caught = pr !== undefined && pr.lastRespTick > 0 && pr.state !== "snapshot" &&
         pr.match + this.#catchupMargin >= last &&
         pr.match >= this.#log.firstIndex() - 1;
       if (caught) continue;
