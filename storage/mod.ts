@@ -44,7 +44,7 @@ export {
   sharedMemoryFileSystem,
 } from "./fs/memory.ts";
 export type { LogStorage, LogStorageOptions } from "./log/log_storage.ts";
-export { SegmentLogStorage } from "./log/segment_log_storage.ts";
+export { type LogRecoveryInfo, SegmentLogStorage } from "./log/segment_log_storage.ts";
 export { MemoryLogStorage } from "./log/memory_log_storage.ts";
 export { TermIndex } from "./log/term_index.ts";
 export {

@@ -165,16 +165,29 @@ export function dirName(path: string): string {
  * @param fs The file system.
  * @param path Destination.
  * @param data Contents.
- * @param sync Whether to fsync.
+ * @param options `sync` (default `true`): whether to fsync the file and the directory.
  * @returns When done.
  * @throws {RaftException} EIO or ENOSPC; the old file is then untouched.
+ *
+ * @example
+ * ```ts
+ * import { writeFileAtomic } from "./file_system.ts";
+ * import { MemoryFileSystem } from "./memory.ts";
+ * import assert from "node:assert/strict";
+ * const fs = new MemoryFileSystem();
+ * await fs.mkdir("/d");
+ * await writeFileAtomic(fs, "/d/f", new Uint8Array([1]));
+ * fs.crash();
+ * assert.deepEqual(await fs.readFile("/d/f"), new Uint8Array([1]));
+ * ```
  */
 export async function writeFileAtomic(
   fs: FileSystem,
   path: string,
   data: Uint8Array,
-  sync: boolean,
+  options: { sync?: boolean } = {},
 ): Promise<void> {
+  const sync = options.sync ?? true;
   const tmp = `${path}.tmp`;
   const file = await fs.open(tmp, { create: true, truncate: true, write: true });
   try {

@@ -151,6 +151,11 @@ class DirNode {
   }
 }
 
+/** Lets other tasks run, as a real file system call would; errors become rejections. */
+function settle(): Promise<void> {
+  return Promise.resolve();
+}
+
 function splitPath(path: string): string[] {
   return path.split("/").filter((p) => p.length > 0 && p !== ".");
 }
@@ -182,7 +187,8 @@ class MemoryFile implements FileHandle {
     }
   }
 
-  write(data: Uint8Array, position: number): Promise<void> {
+  async write(data: Uint8Array, position: number): Promise<void> {
+    await settle();
     this.#check("write");
     if (!this.#writable) throw err(RaftError.EIO, "write", this.path, "file is read-only");
     const fault = this.#fs.takeFault("write", this.path);
@@ -208,7 +214,8 @@ class MemoryFile implements FileHandle {
     return failure ? Promise.reject(failure) : Promise.resolve();
   }
 
-  read(target: Uint8Array, position: number): Promise<number> {
+  async read(target: Uint8Array, position: number): Promise<number> {
+    await settle();
     this.#check("read");
     this.#fs.fail("read", this.path);
     const n = Math.max(0, Math.min(target.byteLength, this.#node.size - position));
@@ -216,7 +223,8 @@ class MemoryFile implements FileHandle {
     return Promise.resolve(n);
   }
 
-  sync(): Promise<void> {
+  async sync(): Promise<void> {
+    await settle();
     this.#check("fsync");
     this.#fs.fail("sync", this.path);
     this.#node.sync();
@@ -224,23 +232,27 @@ class MemoryFile implements FileHandle {
     return Promise.resolve();
   }
 
-  datasync(): Promise<void> {
+  async datasync(): Promise<void> {
+    await settle();
     return this.sync();
   }
 
-  truncate(size: number): Promise<void> {
+  async truncate(size: number): Promise<void> {
+    await settle();
     this.#check("truncate");
     this.#fs.fail("truncate", this.path);
     this.#node.setSize(size);
     return Promise.resolve();
   }
 
-  size(): Promise<number> {
+  async size(): Promise<number> {
+    await settle();
     this.#check("stat");
     return Promise.resolve(this.#node.size);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await settle();
     this.#closed = true;
     return Promise.resolve();
   }
@@ -381,7 +393,8 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   /** {@inheritDoc FileSystem.open} */
-  open(path: string, options: OpenOptions = {}): Promise<FileHandle> {
+  async open(path: string, options: OpenOptions = {}): Promise<FileHandle> {
+    await settle();
     this.fail("open", path);
     const { dir, name } = this.#parent(path, "open");
     let node = dir.entries.get(name);
@@ -402,7 +415,8 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   /** {@inheritDoc FileSystem.readFile} */
-  readFile(path: string): Promise<Uint8Array> {
+  async readFile(path: string): Promise<Uint8Array> {
+    await settle();
     this.fail("readFile", path);
     const node = this.#lookup(path);
     if (!node) throw err(RaftError.ENOENT, "read", path, "no such file");
@@ -411,7 +425,8 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   /** {@inheritDoc FileSystem.rename} */
-  rename(from: string, to: string): Promise<void> {
+  async rename(from: string, to: string): Promise<void> {
+    await settle();
     this.fail("rename", from);
     const src = this.#parent(from, "rename");
     const node = src.dir.entries.get(src.name);
@@ -427,7 +442,8 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   /** {@inheritDoc FileSystem.remove} */
-  remove(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+  async remove(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    await settle();
     this.fail("remove", path);
     const node = this.#lookup(path);
     if (!node) return Promise.resolve();
@@ -440,7 +456,8 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   /** {@inheritDoc FileSystem.mkdir} */
-  mkdir(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+  async mkdir(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    await settle();
     this.fail("mkdir", path);
     let dir = this.#root;
     const parts = splitPath(path);
@@ -464,7 +481,8 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   /** {@inheritDoc FileSystem.readDir} */
-  readDir(path: string): Promise<string[]> {
+  async readDir(path: string): Promise<string[]> {
+    await settle();
     this.fail("readDir", path);
     const node = this.#lookup(path);
     if (!node) throw err(RaftError.ENOENT, "list", path, "no such directory");
@@ -473,7 +491,8 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   /** {@inheritDoc FileSystem.stat} */
-  stat(path: string): Promise<FileInfo | null> {
+  async stat(path: string): Promise<FileInfo | null> {
+    await settle();
     this.fail("stat", path);
     const node = this.#lookup(path);
     if (!node) return Promise.resolve(null);
@@ -485,7 +504,8 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   /** {@inheritDoc FileSystem.syncDir} */
-  syncDir(path: string): Promise<void> {
+  async syncDir(path: string): Promise<void> {
+    await settle();
     this.fail("syncDir", path);
     const node = this.#lookup(path);
     if (!node || node.kind !== "dir") {
@@ -496,7 +516,8 @@ export class MemoryFileSystem implements FileSystem {
   }
 
   /** {@inheritDoc FileSystem.truncate} */
-  truncate(path: string, size: number): Promise<void> {
+  async truncate(path: string, size: number): Promise<void> {
+    await settle();
     this.fail("truncate", path);
     const node = this.#lookup(path);
     if (!node || node.kind !== "file") {

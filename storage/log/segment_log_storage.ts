@@ -62,6 +62,18 @@ function openName(first: number): string {
   return `log_inprogress_${pad(first)}`;
 }
 
+/** What recovery repaired in {@linkcode SegmentLogStorage.init}. */
+export interface LogRecoveryInfo {
+  /** Bytes cut from the end of the open segment (0 when nothing was torn). */
+  truncatedBytes: number;
+  /** The segment that was cut. */
+  file?: string;
+  /** Where the cut happened. */
+  offset?: number;
+  /** Why the tail was considered torn. */
+  reason?: string;
+}
+
 class Segment {
   first: number;
   last: number;
@@ -171,6 +183,7 @@ export class SegmentLogStorage implements LogStorage {
   #broken: RaftException | undefined;
   #initialized = false;
   #closed = false;
+  #recovery: LogRecoveryInfo = { truncatedBytes: 0 };
 
   /**
    * Creates a storage over `dir`; call {@linkcode SegmentLogStorage.init} next.
@@ -238,11 +251,15 @@ export class SegmentLogStorage implements LogStorage {
       this.#fs,
       this.#path(META_FILE),
       encodeRecord(record),
-      this.#sync || this.#syncMeta,
+      { sync: this.#sync || this.#syncMeta },
     );
   }
 
   async #load(): Promise<void> {
+    this.#segments = [];
+    this.#terms = new TermIndex();
+    this.#confs = [];
+    this.#recovery = { truncatedBytes: 0 };
     await this.#fs.mkdir(this.#dir, { recursive: true });
     const metaPath = this.#path(META_FILE);
     let resetPending = false;
@@ -360,7 +377,13 @@ export class SegmentLogStorage implements LogStorage {
       const problem = this.#checkEntryAt(data, pos, index, term);
       if (problem) {
         if (!seg.closed && (problem.torn || this.#recoverFromCorrupt)) {
-          // Torn tail of the open segment: cut it off.
+          // Torn tail of the open segment: cut it off (and say so in recoveryInfo).
+          this.#recovery = {
+            truncatedBytes: data.byteLength - pos,
+            file: path,
+            offset: pos,
+            reason: problem.reason,
+          };
           const file = await this.#fs.open(path, { write: true });
           try {
             await file.truncate(pos);
@@ -451,6 +474,16 @@ export class SegmentLogStorage implements LogStorage {
       return { reason: `unknown entry type ${header.type} for entry ${index}`, torn: false };
     }
     return null;
+  }
+
+  /**
+   * What the last `init()` had to repair: the bytes of a torn tail cut from the open segment
+   * (0 when none), with the file, offset and reason.
+   *
+   * @returns The recovery report.
+   */
+  recoveryInfo(): LogRecoveryInfo {
+    return { ...this.#recovery };
   }
 
   /** {@inheritDoc LogStorage.firstLogIndex} */

@@ -131,7 +131,9 @@ export class LocalRaftMetaStorage implements RaftMetaStorage {
     if (invalid) return Promise.reject(invalid);
     const next = this.#queue.then(async () => {
       const bytes = encodeRecord({ term, votedFor: votedFor?.toString() ?? "" });
-      await writeFileAtomic(this.#fs, joinPath(this.#dir, "raft_meta"), bytes, this.#sync);
+      await writeFileAtomic(this.#fs, joinPath(this.#dir, "raft_meta"), bytes, {
+        sync: this.#sync,
+      });
       this.#state = { term, votedFor };
     });
     this.#queue = next.catch(() => {});

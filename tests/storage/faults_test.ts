@@ -109,6 +109,10 @@ describe("SegmentLogStorage under simulated crashes", () => {
     await assertPrefix(log, 20);
     assert.equal(log.lastLogIndex(), 20);
     assert.equal((await fs.stat(`/log/${open}`))!.size, size);
+    const info = log.recoveryInfo();
+    assert.equal(info.truncatedBytes, 40);
+    assert.equal(info.offset, size);
+    assert.match(info.file!, /log_inprogress_/);
     await log.close();
   });
 
