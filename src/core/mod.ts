@@ -36,6 +36,7 @@ export type {
   InstallSnapshotMessage,
   InstallSnapshotRespMessage,
   Message,
+  MessageBase,
   MessageType,
   PreVoteMessage,
   ReadState,

@@ -29,12 +29,12 @@ export class Inflights {
     this.#maxBytes = maxBytes;
   }
 
-  /** @returns Messages in flight. */
+  /** Messages in flight. */
   get count(): number {
     return this.#last.length - this.#head;
   }
 
-  /** @returns Whether no more messages may be sent. */
+  /** Whether no more messages may be sent. */
   full(): boolean {
     return this.count >= this.#maxCount ||
       (this.#maxBytes > 0 && this.#totalBytes >= this.#maxBytes);
@@ -195,7 +195,7 @@ export class Progress {
     return true;
   }
 
-  /** @returns Whether sending must wait. */
+  /** Whether sending must wait. */
   paused(): boolean {
     switch (this.state) {
       case "probe":

@@ -299,62 +299,64 @@ export class RaftCore {
 
   // ---------------------------------------------------------------- queries
 
-  /** @returns This node's peer key. */
+  /** This node's peer key. */
   get id(): string {
     return this.#id;
   }
 
-  /** @returns The current term. */
+  /** The current term. */
   term(): number {
     return this.#term;
   }
 
-  /** @returns The current role. */
+  /** The current role. */
   role(): Role {
     return this.#role;
   }
 
-  /** @returns Whether this node is the leader. */
+  /** Whether this node is the leader. */
   isLeader(): boolean {
     return this.#role === "leader";
   }
 
-  /** @returns The known leader's key, or `""`. */
+  /** The known leader's key, or `""`. */
   leader(): string {
     return this.#leader;
   }
 
-  /** @returns The vote cast in the current term, or `""`. */
+  /** The vote cast in the current term, or `""`. */
   votedFor(): string {
     return this.#vote;
   }
 
-  /** @returns The commit index. */
+  /** The commit index. */
   commitIndex(): number {
     return this.#log.committed;
   }
 
-  /** @returns The highest index handed out for applying. */
+  /** The highest index handed out for applying. */
   appliedIndex(): number {
     return this.#log.applied;
   }
 
-  /** @returns The first log index. */
+  /** The first log index. */
   firstIndex(): number {
     return this.#log.firstIndex();
   }
 
-  /** @returns The last log index. */
+  /** The last log index. */
   lastIndex(): number {
     return this.#log.lastIndex();
   }
 
-  /** @returns The last log term. */
+  /** The last log term. */
   lastTerm(): number {
     return this.#log.lastTerm();
   }
 
   /**
+   * The term of a log entry.
+   *
    * @param i Log index.
    * @returns Its term, or `undefined` when compacted or beyond the end.
    */
@@ -373,32 +375,32 @@ export class RaftCore {
     return this.#log.entries(lo, hi - lo, Infinity);
   }
 
-  /** @returns The membership in effect (the latest configuration entry, committed or not). */
+  /** The membership in effect (the latest configuration entry, committed or not). */
   configuration(): ConfigurationPayload {
     return this.#conf.payload;
   }
 
-  /** @returns Whether the configuration is joint (old and new voters). */
+  /** Whether the configuration is joint (old and new voters). */
   isJoint(): boolean {
     return this.#conf.oldVoters.length > 0;
   }
 
-  /** @returns Whether a membership change is in progress (leader). */
+  /** Whether a membership change is in progress (leader). */
   isChangingConf(): boolean {
     return this.#confChange !== null || this.#pendingConfIndex > this.#log.committed;
   }
 
-  /** @returns The transfer target while transferring leadership, else `""`. */
+  /** The transfer target while transferring leadership, else `""`. */
   transferee(): string {
     return this.#transferee;
   }
 
-  /** @returns Whether this node is in readonly mode itself. */
+  /** Whether this node is in readonly mode itself. */
   readonlyMode(): boolean {
     return this.#readonly;
   }
 
-  /** @returns The followers' progress (leader only; empty otherwise). */
+  /** The followers' progress (leader only; empty otherwise). */
   followers(): FollowerStatus[] {
     const out: FollowerStatus[] = [];
     for (const [id, pr] of this.#prs) {
@@ -407,7 +409,7 @@ export class RaftCore {
     return out;
   }
 
-  /** @returns The hard state as the core sees it now. */
+  /** The hard state as the core sees it now. */
   hardState(): HardState {
     return { term: this.#term, vote: this.#vote, commit: this.#log.committed };
   }
@@ -437,6 +439,14 @@ export class RaftCore {
    */
   isReadonlyLeader(): boolean {
     if (this.#readonly) return true;
+    let any = false;
+    for (const pr of this.#prs.values()) {
+      if (pr.readonly) {
+        any = true;
+        break;
+      }
+    }
+    if (!any) return false;
     const writable = (id: string): number =>
       id === this.#id ? (this.#readonly ? 0 : 1) : (this.#prs.get(id)?.readonly ? 0 : 1);
     return jointIndex(this.#conf.voters, this.#conf.oldVoters, writable) === 0 &&
@@ -719,7 +729,7 @@ export class RaftCore {
 
   // ---------------------------------------------------------------- ready / advance
 
-  /** @returns Whether `ready()` has anything to hand out. */
+  /** Whether `ready()` has anything to hand out. */
   hasReady(): boolean {
     if (this.#readyOut !== null) return false;
     if (this.#role === "leader" && (this.#needBcast || this.#needHeartbeat)) return true;
@@ -1499,7 +1509,7 @@ export class RaftCore {
     const e: LogEntry = conf === undefined
       ? { index, term: this.#term, type, data }
       : { index, term: this.#term, type, data, conf };
-    this.#log.append([e]);
+    this.#log.appendOne(e);
     if (conf !== undefined) this.#addConf(e);
     this.#needBcast = true;
     return index;

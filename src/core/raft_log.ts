@@ -48,25 +48,25 @@ export class RaftLog {
     this.applied = Math.max(snap.index, Math.min(applied, this.committed));
   }
 
-  /** @returns The meta of the snapshot the log starts after. */
+  /** The meta of the snapshot the log starts after. */
   snapshotMeta(): SnapshotMeta {
     return this.pendingSnapshot ?? this.storage.snapshotMeta();
   }
 
-  /** @returns First index in the log. */
+  /** First index in the log. */
   firstIndex(): number {
     if (this.pendingSnapshot !== undefined) return this.pendingSnapshot.index + 1;
     return this.storage.firstIndex();
   }
 
-  /** @returns Last index in the log. */
+  /** Last index in the log. */
   lastIndex(): number {
     if (this.unstable.length > 0) return this.offset + this.unstable.length - 1;
     if (this.pendingSnapshot !== undefined) return this.pendingSnapshot.index;
     return this.storage.lastIndex();
   }
 
-  /** @returns Last index that is durable. */
+  /** Last index that is durable. */
   stableLastIndex(): number {
     if (this.pendingSnapshot !== undefined) return -1;
     return this.offset - 1;
@@ -88,7 +88,7 @@ export class RaftLog {
     return this.storage.term(i);
   }
 
-  /** @returns Term of the last entry. */
+  /** Term of the last entry. */
   lastTerm(): number {
     return this.term(this.lastIndex()) ?? 0;
   }
@@ -161,6 +161,17 @@ export class RaftLog {
   }
 
   /**
+   * Appends one entry at the end (the leader's hot path).
+   *
+   * @param e The entry, with `index === lastIndex() + 1`.
+   */
+  appendOne(e: LogEntry): void {
+    if (this.unstable.length === 0) this.offset = e.index;
+    invariant(e.index === this.offset + this.unstable.length, "appendOne must extend the log");
+    this.unstable.push(e);
+  }
+
+  /**
    * Index of the first entry whose term conflicts with ours (0 if none; or the first new one).
    *
    * @param entries Entries from the leader.
@@ -216,7 +227,7 @@ export class RaftLog {
     this.committed = index;
   }
 
-  /** @returns Whether committed, durable, unapplied entries exist. */
+  /** Whether committed, durable, unapplied entries exist. */
   hasNextCommitted(): boolean {
     if (this.pendingSnapshot !== undefined) return false;
     return Math.min(this.committed, this.stableLastIndex()) > this.applied;

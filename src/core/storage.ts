@@ -96,27 +96,29 @@ export class MemoryCoreStorage implements CoreStorage {
     this.#snap = snapshot ?? { index: 0, term: 0, conf: { peers: emptyConf() } };
   }
 
-  /** @returns The hard state. */
+  /** The hard state. */
   hardState(): HardState {
     return this.#hard;
   }
 
-  /** @returns The snapshot meta. */
+  /** The snapshot meta. */
   snapshotMeta(): SnapshotMeta {
     return this.#snap;
   }
 
-  /** @returns The first log index. */
+  /** The first log index. */
   firstIndex(): number {
     return this.#snap.index + 1;
   }
 
-  /** @returns The last log index. */
+  /** The last log index. */
   lastIndex(): number {
     return this.#snap.index + this.#log.length;
   }
 
   /**
+   * The term of a log entry.
+   *
    * @param i Log index.
    * @returns Its term, or `undefined` if out of range.
    */
@@ -127,6 +129,8 @@ export class MemoryCoreStorage implements CoreStorage {
   }
 
   /**
+   * Entries `[lo, hi)` within a byte budget.
+   *
    * @param lo First index.
    * @param hi One past the last index.
    * @param maxBytes Payload budget (the first entry is always included).
@@ -148,7 +152,7 @@ export class MemoryCoreStorage implements CoreStorage {
     return out;
   }
 
-  /** @returns The CONFIGURATION entries above the snapshot. */
+  /** The CONFIGURATION entries above the snapshot. */
   configurations(): ConfigurationRecord[] {
     const out: ConfigurationRecord[] = [];
     for (const e of this.#log) {

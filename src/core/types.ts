@@ -46,8 +46,8 @@ export interface SoftState {
   readonly transferring: boolean;
 }
 
-/** Fields shared by every message. */
-interface MessageBase {
+/** Fields shared by every message (`from`/`to` are peer keys, `PeerId.key()`). */
+export interface MessageBase {
   /** Sender peer key. */
   readonly from: string;
   /** Receiver peer key. */
