@@ -1,5 +1,6 @@
 // Child process of crash_test.ts: appends batches to a local:// log with raft_sync on and
-// prints "ack <lastIndex>" after each append resolves, until it is killed.
+// prints "ack <lastIndex>" after each append resolves and, now and then, "first <index>" after
+// a truncatePrefix resolves, until it is killed.
 // Usage: <runtime> _crash_child.ts <dir> <term> <seed>
 import process from "node:process";
 import { Prng } from "../../src/util/prng.ts";
@@ -21,4 +22,9 @@ for (;;) {
   await log.appendEntries(batch);
   next += n;
   process.stdout.write(`ack ${next - 1}\n`);
+  if (next > 1000 && prng.chance(0.05)) {
+    const kept = next - prng.range(400, 800); // leaves closed segments (32 KiB ≈ 180 entries)
+    await log.truncatePrefix(kept);
+    process.stdout.write(`first ${log.firstLogIndex()}\n`);
+  }
 }

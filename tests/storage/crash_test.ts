@@ -29,6 +29,7 @@ function childCommand(args: string[]): { cmd: string; args: string[] } {
 interface Round {
   ready: number;
   acked: number;
+  first: number;
   stderr: string;
 }
 
@@ -43,7 +44,7 @@ function runChild(
   return new Promise((resolve, reject) => {
     const { cmd, args } = childCommand([dir, String(term), String(seed)]);
     const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    const round: Round = { ready: -1, acked: -1, stderr: "" };
+    const round: Round = { ready: -1, acked: -1, first: 1, stderr: "" };
     let acks = 0;
     let buffered = "";
     let killing = false;
@@ -64,6 +65,7 @@ function runChild(
         const [kind, value] = buffered.slice(0, nl).split(" ");
         buffered = buffered.slice(nl + 1);
         if (kind === "ready") round.ready = Number(value);
+        else if (kind === "first") round.first = Number(value);
         else if (kind === "ack") {
           round.acked = Number(value);
           if (++acks >= targetAcks) kill();
@@ -86,13 +88,24 @@ function runChild(
   });
 }
 
-async function verify(log: LogStorage, acked: number, terms: Map<number, number>): Promise<void> {
+async function verify(
+  log: LogStorage,
+  acked: number,
+  ackedFirst: number,
+  terms: Map<number, number>,
+): Promise<void> {
   assert.ok(
     log.lastLogIndex() >= acked,
     `last index ${log.lastLogIndex()} < acknowledged ${acked}`,
   );
-  const entries = await log.getEntries(1, log.lastLogIndex());
-  assert.equal(entries.length, log.lastLogIndex());
+  const first = log.firstLogIndex();
+  assert.ok(
+    first >= ackedFirst,
+    `first index ${first} < acknowledged truncatePrefix ${ackedFirst}`,
+  );
+  assert.ok(first <= acked + 1, `first index ${first} beyond acknowledged ${acked}`);
+  const entries = await log.getEntries(first, log.lastLogIndex());
+  assert.equal(entries.length, log.lastLogIndex() - first + 1);
   let prevTerm = 0;
   for (const e of entries) {
     assert.ok(e.data.equals(payloadFor(e.index)), `payload of entry ${e.index}`);
@@ -110,6 +123,7 @@ describe(`crash test on the real ${detectRuntime()} file system`, () => {
     const prng = new Prng(seed);
     const started = Date.now();
     let maxAcked = 0;
+    let ackedFirst = 1;
     const terms = new Map<number, number>();
     try {
       await withTempDir(async (root) => {
@@ -129,9 +143,10 @@ describe(`crash test on the real ${detectRuntime()} file system`, () => {
           );
           for (let i = round.ready + 1; i <= round.acked; i++) terms.set(i, term);
           maxAcked = Math.max(maxAcked, round.acked);
+          ackedFirst = Math.max(ackedFirst, round.first);
           const log = await createLogStorage(`local://${dir}`, { maxSegmentSize: 32 * 1024 });
           await log.init();
-          await verify(log, maxAcked, terms);
+          await verify(log, maxAcked, ackedFirst, terms);
           await log.close();
         }
         const closed = (await readdir(dir)).filter((n) => /^log_\d{20}_\d{20}$/.test(n)).sort();
@@ -153,7 +168,8 @@ describe(`crash test on the real ${detectRuntime()} file system`, () => {
       throw e;
     }
     console.log(
-      `crash test (${detectRuntime()}): ${kills} SIGKILLs, ${maxAcked} acknowledged entries, ` +
+      `crash test (${detectRuntime()}): ${kills} SIGKILLs, ${maxAcked} acknowledged entries ` +
+        `(first index ${ackedFirst}), ` +
         `seed ${seed}, ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
   });
