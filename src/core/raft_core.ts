@@ -724,6 +724,7 @@ export class RaftCore {
 
   /** The storage can now answer `entries()` calls it refused: resume replication/applying. */
   notifyStorageReady(): void {
+    this.#log.applyBlocked = false;
     if (this.#role === "leader") this.#needBcast = true;
   }
 

@@ -30,6 +30,8 @@ export class RaftLog {
   offset: number;
   /** Entries not yet persisted. */
   unstable: LogEntry[] = [];
+  /** Storage could not hand out committed entries; wait for `notifyStorageReady()`. */
+  applyBlocked = false;
   /** A snapshot received from the leader and not yet installed by the driver. */
   pendingSnapshot: SnapshotMeta | undefined;
 
@@ -229,7 +231,7 @@ export class RaftLog {
 
   /** Whether committed, durable, unapplied entries exist. */
   hasNextCommitted(): boolean {
-    if (this.pendingSnapshot !== undefined) return false;
+    if (this.pendingSnapshot !== undefined || this.applyBlocked) return false;
     return Math.min(this.committed, this.stableLastIndex()) > this.applied;
   }
 
@@ -243,6 +245,7 @@ export class RaftLog {
     if (!this.hasNextCommitted()) return [];
     const hi = Math.min(this.committed, this.stableLastIndex());
     const got = this.entries(this.applied + 1, hi - this.applied, maxBytes);
+    if (got === null) this.applyBlocked = true; // until notifyStorageReady()
     return got ?? [];
   }
 
