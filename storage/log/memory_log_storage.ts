@@ -10,6 +10,7 @@ import type { LogEntry } from "../../src/core/entry.ts";
 import { EntryType } from "../../src/core/entry.ts";
 import { RaftError, RaftException } from "../../src/errors/status.ts";
 import type { LogStorage } from "./log_storage.ts";
+import { checkAppend } from "./_check_append.ts";
 
 interface MemoryLogState {
   first: number;
@@ -119,14 +120,10 @@ export class MemoryLogStorage implements LogStorage {
   /** {@inheritDoc LogStorage.appendEntries} */
   appendEntries(entries: readonly LogEntry[]): Promise<number> {
     this.#check();
-    const last = this.lastLogIndex();
-    for (let i = 0; i < entries.length; i++) {
-      if (entries[i]!.index !== last + 1 + i) {
-        return Promise.reject(RaftException.of(
-          RaftError.EINVAL,
-          `Cannot append log entry ${entries[i]!.index}: expected index ${last + 1 + i}`,
-        ));
-      }
+    try {
+      checkAppend(entries, this.lastLogIndex(), this.getTerm(this.lastLogIndex()));
+    } catch (e) {
+      return Promise.reject(e);
     }
     this.#state.entries.push(...entries);
     return Promise.resolve(entries.length);

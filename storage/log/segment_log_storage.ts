@@ -42,6 +42,7 @@ import {
   writeFileAtomic,
 } from "../fs/file_system.ts";
 import type { LogStorage, LogStorageOptions } from "./log_storage.ts";
+import { checkAppend } from "./_check_append.ts";
 import { TermIndex } from "./term_index.ts";
 
 const META_FILE = "log_meta";
@@ -134,15 +135,26 @@ function sizeOf(payload: ChunkChain | Uint8Array): number {
   return payload instanceof Uint8Array ? payload.byteLength : payload.length;
 }
 
-/** Builds a LogEntry from a decoded header and payload bytes. */
+/**
+ * Builds a LogEntry from a decoded header and payload bytes; `where` names the file and
+ * offset for the error when a configuration payload does not decode.
+ */
 function makeEntry(
   index: number,
   term: number,
   type: number,
   payload: Uint8Array,
+  where: () => string,
 ): LogEntry {
   if (type === EntryType.CONFIGURATION) {
-    const conf: ConfigurationPayload = decodeConfigurationPayload(payload);
+    let conf: ConfigurationPayload;
+    try {
+      conf = decodeConfigurationPayload(payload);
+    } catch (e) {
+      throw eio(
+        `${where()}: bad configuration payload of entry ${index} (${(e as Error).message})`,
+      );
+    }
     return { index, term, type, data: new ChunkChain(), conf };
   }
   return { index, term, type: type as EntryType, data: ChunkChain.from(payload) };
@@ -407,6 +419,7 @@ export class SegmentLogStorage implements LogStorage {
               header.term,
               header.type,
               data.slice(start, start + header.dataLength),
+              () => `Cannot load log segment "${path}" at offset ${pos}`,
             ),
           );
         }
@@ -575,7 +588,16 @@ export class SegmentLogStorage implements LogStorage {
           }`,
         );
       }
-      out.push(makeEntry(index, header.term, header.type, payload));
+      const at = start + pos;
+      out.push(
+        makeEntry(
+          index,
+          header.term,
+          header.type,
+          payload,
+          () => `Cannot read log entry ${index} from ${where} at offset ${at}`,
+        ),
+      );
       pos += ENTRY_HEADER_SIZE + header.dataLength;
     }
     return out;
@@ -625,15 +647,7 @@ export class SegmentLogStorage implements LogStorage {
   appendEntries(entries: readonly LogEntry[]): Promise<number> {
     return this.#serial(async () => {
       if (entries.length === 0) return 0;
-      for (let i = 0; i < entries.length; i++) {
-        const expected = this.#last + 1 + i;
-        if (entries[i]!.index !== expected) {
-          throw RaftException.of(
-            RaftError.EINVAL,
-            `Cannot append log entry ${entries[i]!.index}: expected index ${expected}`,
-          );
-        }
-      }
+      checkAppend(entries, this.#last, this.getTerm(this.#last));
       const payloads = entries.map(payloadOf);
       let i = 0;
       while (i < entries.length) {

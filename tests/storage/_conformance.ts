@@ -72,13 +72,28 @@ export function logStorageConformance(name: string, withHarness: HarnessFactory<
         await again.close();
       }));
 
-    it("rejects non-contiguous appends with EINVAL", () =>
+    it("rejects non-contiguous, term-decreasing, untyped or conf-less appends with EINVAL", () =>
       withHarness(async (h) => {
         const log = await h.open();
         await log.appendEntries(dataEntries(1, 3, 1));
         await rejectsWith(log.appendEntries([dataEntry(5, 1)]), RaftError.EINVAL);
         await rejectsWith(log.appendEntries([dataEntry(4, 1), dataEntry(6, 1)]), RaftError.EINVAL);
-        assert.equal(log.lastLogIndex(), 3);
+        await log.appendEntries([dataEntry(4, 3)]);
+        await rejectsWith(log.appendEntries([dataEntry(5, 2)]), RaftError.EINVAL); // lower term
+        await rejectsWith(
+          log.appendEntries([{ index: 5, term: 3, type: 9 as 1, data: new ChunkChain() }]),
+          RaftError.EINVAL,
+        );
+        await rejectsWith(
+          log.appendEntries([{
+            index: 5,
+            term: 3,
+            type: EntryType.CONFIGURATION,
+            data: new ChunkChain(),
+          }]),
+          RaftError.EINVAL,
+        );
+        assert.equal(log.lastLogIndex(), 4);
         await log.close();
       }));
 
