@@ -401,3 +401,66 @@ describe("priority and resetPeers", () => {
     commitOne(c);
   });
 });
+
+describe("replication details", () => {
+  it("respects the in-flight window and the per-message entry and byte limits", () => {
+    const net = new ManualNet(3, { maxEntriesPerMsg: 3, maxInflightMsgs: 2, maxBodyBytes: 250 });
+    net.elect(key(1));
+    net.tick(1);
+    const core = net.core(key(1));
+    for (let i = 0; i < 20; i++) core.propose(ChunkChain.from("x".repeat(i < 10 ? 10 : 100)));
+    net.drain();
+    const toB = net.queue.filter((m) =>
+      m.type === "AppendEntries" && m.to === key(2) && !m.heartbeat
+    );
+    assert.equal(toB.length, 2, "window of two messages");
+    for (const m of toB) {
+      if (m.type !== "AppendEntries") continue;
+      assert.ok(m.entries.length <= 3);
+      const bytes = m.entries.reduce((n, e) => n + e.data.length, 0);
+      assert.ok(m.entries.length === 1 || bytes <= 250);
+    }
+    net.stabilize();
+    assert.equal(net.core(key(2)).lastIndex(), core.lastIndex());
+  });
+
+  it("a follower commits min(leaderCommit, last new entry) and never truncates on a shorter resend", () => {
+    const net = new ManualNet(3);
+    net.elect(key(1));
+    const f = net.core(key(2));
+    const t = net.core(key(1)).term();
+    const e = (index: number) => ({
+      index,
+      term: t,
+      type: EntryType.DATA,
+      data: ChunkChain.from(`e${index}`),
+    });
+    const last = f.lastIndex();
+    const base = {
+      type: "AppendEntries" as const,
+      from: key(1),
+      to: key(2),
+      term: t,
+      heartbeat: false,
+      sentTick: 0,
+      readSeq: 0,
+    };
+    f.step({
+      ...base,
+      prevLogIndex: last,
+      prevLogTerm: t,
+      entries: [e(last + 1), e(last + 2)],
+      commit: last + 100,
+    });
+    assert.equal(f.commitIndex(), last + 2);
+    // a delayed, shorter copy of an earlier message must not cut the log
+    f.step({
+      ...base,
+      prevLogIndex: last,
+      prevLogTerm: t,
+      entries: [e(last + 1)],
+      commit: last + 1,
+    });
+    assert.equal(f.lastIndex(), last + 2);
+  });
+});
