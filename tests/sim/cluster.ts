@@ -237,6 +237,12 @@ export class Cluster {
     const n = this.node(id);
     if (n.core === null) return;
     this.trace.push(`${this.now} crash ${id}`);
+    const out = n.outstanding;
+    if (out !== null && this.prng.chance(0.5)) {
+      // torn persistence: a prefix of the Ready's writes (in contract order) made it to disk
+      if (out.rd.snapshot !== undefined) this.#installSnapshot(n, out.rd.snapshot);
+      if (this.prng.chance(0.5)) n.storage.append(out.rd.entries);
+    }
     n.core = null;
     n.outstanding = null;
     n.inbox.clear();
