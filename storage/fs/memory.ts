@@ -49,6 +49,12 @@ export interface FaultSpec {
 /** Options for {@linkcode MemoryFileSystem.crash}. */
 export interface CrashOptions {
   /**
+   * Leave the file system down after the crash: every call fails with EIO until
+   * {@linkcode MemoryFileSystem.restart}. Use it when operations of the "dead" process are
+   * still in flight, so they cannot touch the disk after the power loss. Default `false`.
+   */
+  stayDown?: boolean;
+  /**
    * When given, each file also keeps a random prefix of its unsynced writes (the last one
    * possibly torn), as a disk that flushed part of its cache would.
    */
@@ -288,6 +294,7 @@ export class MemoryFileSystem implements FileSystem {
   syncCount = 0;
   #root = new DirNode();
   #faults: (FaultSpec & { seen: number; left: number })[] = [];
+  #down = false;
 
   /**
    * Simulates a power loss: forgets everything not yet made durable and invalidates open
@@ -298,6 +305,12 @@ export class MemoryFileSystem implements FileSystem {
   crash(options: CrashOptions = {}): void {
     this.generation++;
     this.#root.crash(options.prng, new Set());
+    this.#down = options.stayDown ?? false;
+  }
+
+  /** Brings the file system back after `crash({ stayDown: true })`. */
+  restart(): void {
+    this.#down = false;
   }
 
   /**
@@ -342,6 +355,7 @@ export class MemoryFileSystem implements FileSystem {
    * @returns The fault, if one fires.
    */
   takeFault(op: FsOp, path: string): FaultSpec | undefined {
+    if (this.#down) throw err(RaftError.EIO, op, path, "the disk is down (simulated crash)");
     for (const f of this.#faults) {
       if (f.op !== op || f.left <= 0) continue;
       if (f.path !== undefined) {
