@@ -49,12 +49,35 @@ export interface ClusterOptions {
   nodeCore?: (id: string) => Partial<RaftCoreOptions>;
 }
 
+/**
+ * Durable in-memory storage whose log can go "cold": `entries()` then answers `null` (as an
+ * asynchronous file log does for entries not in its cache) until the driver warms it and
+ * calls `notifyStorageReady()`.
+ */
+export class SimStorage extends MemoryCoreStorage {
+  /** While true, `entries()` is not available synchronously. */
+  cold = false;
+
+  /**
+   * Entries, or `null` while cold.
+   *
+   * @param lo First index.
+   * @param hi One past the last index.
+   * @param maxBytes Byte budget.
+   * @returns The entries or `null`.
+   */
+  override entries(lo: number, hi: number, maxBytes: number): LogEntry[] {
+    if (this.cold) return null as unknown as LogEntry[];
+    return super.entries(lo, hi, maxBytes);
+  }
+}
+
 /** One simulated node: durable storage, a core (when up), and its state machine. */
 export class SimNode {
   /** Peer key. */
   readonly id: string;
   /** Durable storage (survives crashes). */
-  storage: MemoryCoreStorage = new MemoryCoreStorage();
+  storage: SimStorage = new SimStorage();
   /** Durable snapshot data (state machine at the snapshot index). */
   snapData: string[] = [];
   /** The running core, or null while crashed. */
@@ -365,6 +388,18 @@ export class Cluster {
     this.trace.push(`${this.now} snapshot ${id} @${index}`);
   }
 
+  /**
+   * Makes a node's stored log unavailable synchronously, or warms it again (and notifies).
+   *
+   * @param id Node key.
+   * @param cold The new state.
+   */
+  setCold(id: string, cold: boolean): void {
+    const n = this.node(id);
+    n.storage.cold = cold;
+    if (!cold) n.core?.notifyStorageReady();
+  }
+
   /** Advances simulated time by one unit: deliveries, ticks, Ready processing, checks. */
   step(): void {
     this.now++;
@@ -535,6 +570,16 @@ export class Cluster {
   }
 
   #checkLeaderCompleteness(n: SimNode): void {
+    const cold = n.storage.cold;
+    n.storage.cold = false; // the checker reads the disk directly
+    try {
+      this.#checkLeaderLog(n);
+    } finally {
+      n.storage.cold = cold;
+    }
+  }
+
+  #checkLeaderLog(n: SimNode): void {
     const core = n.core!;
     const first = core.firstIndex();
     for (const [index, key] of this.committed) {

@@ -83,12 +83,18 @@ export function runSchedule(seed: number): ScheduleStats {
         c.snapshot(rng.pick(c.ids), rng.int(4));
         snapshots++;
       }
+      if (rng.chance(0.01)) {
+        const id = rng.pick(c.ids);
+        c.setCold(id, !c.node(id).storage.cold);
+      }
       if (rng.chance(0.004)) {
         const l = c.leader();
         if (l !== null) {
           const size = rng.range(Math.min(3, c.ids.length), Math.min(7, c.ids.length));
-          const peers = new Configuration(rng.shuffle([...c.ids]).slice(0, size));
-          const st = c.node(l).core!.proposeConfChange({ peers });
+          const shuffled = rng.shuffle([...c.ids]);
+          const peers = new Configuration(shuffled.slice(0, size));
+          const learners = new Configuration(shuffled.slice(size).filter(() => rng.chance(0.5)));
+          const st = c.node(l).core!.proposeConfChange({ peers, learners });
           c.trace.push(`${c.now} change_peers ${peers} on ${l}: ${st}`);
           if (st.ok()) confChanges++;
         }
@@ -106,6 +112,7 @@ export function runSchedule(seed: number): ScheduleStats {
     // liveness: heal everything, restart everyone, a new write must commit
     c.heal();
     for (const id of c.ids) c.restart(id);
+    for (const id of c.ids) c.setCold(id, false);
     const before = c.acked.size;
     const ok = c.runUntil(() => {
       if (c.acked.size > before) return true;
