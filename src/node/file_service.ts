@@ -9,7 +9,7 @@
 import { decode, encode } from "cbor-x";
 import { ChunkChain } from "../bytes/chunk_chain.ts";
 import { RaftError, RaftException } from "../errors/status.ts";
-import type { CallOptions, Transport } from "../../transports/transport.ts";
+import type { CallOptions } from "../../transports/transport.ts";
 import type { FileMeta, SnapshotReader, SnapshotWriter } from "../../storage/snapshot/snapshot.ts";
 
 /** A file as listed by the leader. */

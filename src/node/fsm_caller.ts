@@ -84,14 +84,13 @@ export class FSMCaller {
   }
 
   /**
-   * Sets the applied position without applying (after loading a snapshot at init).
+   * Sets the applied position without applying (after loading a snapshot), and reports it.
    *
    * @param index Last included index.
    * @param term Last included term.
    */
   resetApplied(index: number, term: number): void {
-    this.#lastApplied = index;
-    this.#lastAppliedTerm = term;
+    this.#advance(index, term);
   }
 
   /**

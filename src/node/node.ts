@@ -122,7 +122,6 @@ export class Node implements RoutedNode {
   #leaderStarted = false;
   #snapshotStatus = "IDLE";
   #lastSnapshot: SnapshotMeta = { index: 0, term: 0, conf: { peers: new Configuration() } };
-  #prevSnapshotIndex = 0;
   #snapshotUris = new Map<number, string>();
   #error: RaftException | null = null;
   #shutdownPromise: Promise<void> | null = null;
@@ -230,21 +229,21 @@ export class Node implements RoutedNode {
           this.#logManager.setInitialSnapshot(meta);
           this.#caller.resetApplied(meta.index, meta.term);
           this.#lastSnapshot = meta;
-          this.#prevSnapshotIndex = meta.index;
           applied = meta.index;
-          const first = this.#log.firstLogIndex();
-          if (first > meta.index + 1 && this.#log.lastLogIndex() >= first) {
-            throw RaftException.of(
-              RaftError.EIO,
-              `Cannot init node ${this.#describeId()}: log starts at ${first}, after snapshot ${meta.index} + 1`,
-            );
-          }
           if (this.#log.lastLogIndex() < meta.index) await this.#log.reset(meta.index + 1);
         } finally {
           this.#snapshotStatus = "IDLE";
           await this.#snapshots.close(reader);
         }
       }
+    }
+    // braft check_consistency: the log must continue the snapshot without a gap.
+    const first = this.#log.firstLogIndex();
+    if (first > applied + 1 && this.#log.lastLogIndex() >= first) {
+      throw RaftException.of(
+        RaftError.EIO,
+        `Cannot init node ${this.#describeId()}: the log starts at ${first} but the latest snapshot ends at ${applied}`,
+      );
     }
     const initialConf = options.initialConf === undefined
       ? new Configuration()
@@ -632,8 +631,8 @@ export class Node implements RoutedNode {
       }
       started.writer.saveMeta(toStoredSnapshotMeta(started.meta));
       await storage.close(started.writer);
-      const keepFrom = this.#prevSnapshotIndex + 1;
-      this.#prevSnapshotIndex = this.#lastSnapshot.index;
+      // Keep the log since the previous snapshot (one extra interval for lagging followers).
+      const keepFrom = this.#lastSnapshot.index + 1;
       this.#lastSnapshot = started.meta;
       await this.#logManager!.compact(started.meta, keepFrom);
     } finally {
@@ -671,7 +670,6 @@ export class Node implements RoutedNode {
       }
       this.#caller.resetApplied(meta.index, meta.term);
       await this.#logManager!.installSnapshot(meta);
-      this.#prevSnapshotIndex = meta.index;
       this.#lastSnapshot = meta;
       this.#snapshotUris.clear();
     } finally {
@@ -1032,10 +1030,9 @@ export class Node implements RoutedNode {
   }
 
   async #driveNow(): Promise<void> {
-    if (this.#driving) {
-      this.#drive();
-      return;
-    }
+    // The running loop re-checks hasReady() after every Ready, so a second loop is never
+    // needed (and re-queueing here would spin microtasks while the loop awaits I/O).
+    if (this.#driving) return;
     const core = this.#core;
     if (core === null || this.#error !== null) return;
     this.#driving = true;
@@ -1053,6 +1050,16 @@ export class Node implements RoutedNode {
   }
 
   async #process(core: RaftCore, rd: Ready): Promise<void> {
+    // Finished membership changes first: a leader that removed itself reports success
+    // before its step-down (in the same Ready) fails what is still pending.
+    for (const r of rd.confChangeResults) {
+      const key = [...r.peers].sort().join(",");
+      const i = this.#confWaiters.findIndex((w) => w.peers === key);
+      const w = i >= 0 ? this.#confWaiters.splice(i, 1)[0]! : this.#confWaiters.shift();
+      if (w === undefined) continue;
+      if (r.status.ok()) w.resolve();
+      else w.reject(new RaftException(r.status));
+    }
     if (rd.softState !== undefined) this.#onSoftState(rd.softState, rd);
     this.#send(rd.messages);
     const lm = this.#logManager!;
@@ -1067,14 +1074,6 @@ export class Node implements RoutedNode {
       this.#readWaiters.delete(rs.ctx as number);
       if (!rs.status.ok()) w.reject(new RaftException(rs.status));
       else void this.waitApplied(rs.index).then(() => w.resolve(rs.index));
-    }
-    for (const r of rd.confChangeResults) {
-      const key = [...r.peers].sort().join(",");
-      const i = this.#confWaiters.findIndex((w) => w.peers === key);
-      const w = i >= 0 ? this.#confWaiters.splice(i, 1)[0]! : this.#confWaiters.shift();
-      if (w === undefined) continue;
-      if (r.status.ok()) w.resolve();
-      else w.reject(new RaftException(r.status));
     }
   }
 
