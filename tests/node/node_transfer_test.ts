@@ -1,0 +1,185 @@
+// braft test_node.cpp scenarios, part 3: leadership transfer, TimeoutNow, following callbacks.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ANY_PEER } from "../../src/conf/peer_id.ts";
+import { RaftError } from "../../src/errors/status.ts";
+import { applyStatus, Cluster, DEADLINE_MS, peerIds, waitFor } from "./cluster.ts";
+
+describe("braft node scenarios: leadership transfer", () => {
+  it("leader_transfer: transfer to a follower makes it leader; data stays identical", async () => {
+    const peers = peerIds(3);
+    const c = new Cluster("transfer", peers);
+    try {
+      for (const p of peers) await c.start(p);
+      let leader = await c.waitLeader();
+      await c.apply(leader, 10);
+      const target = c.followers()[0]!.nodeId();
+      assert.ok(leader.transferLeadershipTo(target).ok());
+      leader = await waitFor(
+        () => c.nodes.get(target.key())?.isLeader() ? c.nodes.get(target.key()) : undefined,
+        DEADLINE_MS,
+        "the target to lead",
+      );
+      await c.apply(leader, 10, "after");
+      await c.ensureSame();
+      // Transferring to itself is a no-op success; not-leader gets EPERM.
+      assert.ok(leader.transferLeadershipTo(target).ok());
+      assert.equal(c.followers()[0]!.transferLeadershipTo(target).code, RaftError.EPERM);
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("transfer to ANY_PEER picks a follower", async () => {
+    const peers = peerIds(3);
+    const c = new Cluster("transferany", peers);
+    try {
+      for (const p of peers) await c.start(p);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 5);
+      const old = leader.nodeId();
+      assert.ok(leader.transferLeadershipTo(ANY_PEER).ok());
+      const next = await waitFor(
+        () => {
+          const l = [...c.nodes.values()].find((n) => n.isLeader());
+          return l && !l.nodeId().equals(old) ? l : undefined;
+        },
+        DEADLINE_MS,
+        "a new leader",
+      );
+      assert.ok(!next.nodeId().equals(old));
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("leader_transfer_resume_on_failure: writes get EBUSY during the transfer, then resume", async () => {
+    const peers = peerIds(3);
+    const c = new Cluster("transferfail", peers);
+    try {
+      for (const p of peers) await c.start(p);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 5);
+      const target = c.followers()[0]!.nodeId();
+      await c.stop(target);
+      const term = leader.term();
+      assert.ok(leader.transferLeadershipTo(target).ok());
+      const busy = await applyStatus(leader, "during");
+      assert.equal(busy.code, RaftError.EBUSY);
+      assert.equal(leader.transferLeadershipTo(target).code, RaftError.EBUSY);
+      // After an election timeout the transfer is abandoned and writes resume.
+      await waitFor(
+        () => leader.isLeader() ? true : undefined,
+        DEADLINE_MS,
+        "the leader to resume",
+      );
+      assert.equal(leader.term(), term);
+      await c.apply(leader, 5, "resumed");
+      await c.start(target);
+      await c.ensureSame();
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("leader_transfer_before_log_is_completed: a lagging target catches up, then leads", async () => {
+    const peers = peerIds(3);
+    const c = new Cluster("transferlag", peers);
+    try {
+      for (const p of peers) await c.start(p);
+      const leader = await c.waitLeader();
+      const target = c.followers()[0]!.nodeId();
+      await c.stop(target);
+      await c.apply(leader, 20);
+      assert.ok(leader.transferLeadershipTo(target).ok());
+      await c.start(target);
+      const next = await c.waitLeader();
+      await c.apply(next, 2, "x");
+      await c.ensureSame();
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("shutting_leader_triggers_timeout_now: a new leader appears within one election timeout", async () => {
+    const peers = peerIds(3);
+    const c = new Cluster("shutleader", peers, { electionTimeoutMs: 3000 });
+    try {
+      for (const p of peers) await c.start(p);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 5);
+      const started = Date.now();
+      await c.stop(leader.nodeId());
+      await c.waitLeader();
+      // Without TimeoutNow the followers would wait at least one election timeout (2 s).
+      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("removing_leader_triggers_timeout_now: a new leader appears within one election timeout", async () => {
+    const peers = peerIds(3);
+    const c = new Cluster("rmleadernow", peers, { electionTimeoutMs: 3000 });
+    try {
+      for (const p of peers) await c.start(p);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 5);
+      const started = Date.now();
+      await leader.removePeer(leader.nodeId());
+      const next = await waitFor(
+        () => {
+          const l = [...c.nodes.values()].find((n) => n.isLeader());
+          return l && !l.nodeId().equals(leader.nodeId()) ? l : undefined;
+        },
+        DEADLINE_MS,
+        "a new leader",
+      );
+      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+      assert.equal(next.listPeers().length, 2);
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("on_start_following and on_stop_following are counted across failover and transfer", async () => {
+    const peers = peerIds(5);
+    const c = new Cluster("following", peers);
+    try {
+      for (const p of peers) await c.start(p);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 3);
+      // Each of the 4 followers started following once.
+      await waitFor(
+        () => c.followers().every((f) => c.fsm(f.nodeId()).startFollowing === 1) ? true : undefined,
+        DEADLINE_MS,
+        "4 start_following",
+      );
+      const target = c.followers()[0]!.nodeId();
+      assert.ok(leader.transferLeadershipTo(target).ok());
+      const next = await waitFor(
+        () => c.nodes.get(target.key())?.isLeader() ? c.nodes.get(target.key()) : undefined,
+        DEADLINE_MS,
+        "the target to lead",
+      );
+      await c.apply(next, 3, "x");
+      await c.ensureSame();
+      // The three bystanders stopped following the old leader and started following the new one;
+      // the new leader stopped following; the old leader started following.
+      await waitFor(
+        () => {
+          const others = peers.filter((p) => !p.equals(target) && !p.equals(leader.nodeId()));
+          const ok = others.every((p) =>
+            c.fsm(p).stopFollowing === 1 && c.fsm(p).startFollowing === 2
+          ) &&
+            c.fsm(target).stopFollowing === 1 && c.fsm(leader.nodeId()).startFollowing === 1;
+          return ok ? true : undefined;
+        },
+        DEADLINE_MS,
+        "following callbacks after the transfer",
+      );
+    } finally {
+      await c.stopAll();
+    }
+  });
+});
