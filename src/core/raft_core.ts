@@ -872,8 +872,17 @@ export class RaftCore {
   }
 
   #promotable(): boolean {
-    return (this.#conf.voters.includes(this.#id) || this.#conf.oldVoters.includes(this.#id)) &&
-      this.#log.pendingSnapshot === undefined;
+    if (this.#log.pendingSnapshot !== undefined) return false;
+    if (this.#conf.voters.includes(this.#id) || this.#conf.oldVoters.includes(this.#id)) {
+      return true;
+    }
+    // Raft thesis §4.2.2: a server left out of its latest configuration still campaigns while
+    // that configuration is uncommitted (it may be needed to commit it); its own vote then
+    // does not count, since ballots only count the latest configuration's voters.
+    const latest = this.#confs[this.#confs.length - 1];
+    if (latest === undefined || latest.index <= this.#log.committed) return false;
+    const stable = this.#confAt(this.#log.committed);
+    return stable.peers.contains(this.#id) || (stable.oldPeers?.contains(this.#id) ?? false);
   }
 
   #campaign(kind: "prevote" | "election" | "transfer"): void {
@@ -1394,6 +1403,11 @@ export class RaftCore {
       for (const ctx of waiting) this.#serveRead(ctx);
     }
     const cc = this.#confChange;
+    if (cc === null && this.#log.committed >= this.#pendingConfIndex && !this.#isVoter()) {
+      // elected while its own removal was uncommitted: now committed, hand over
+      this.#stepDownRemoved();
+      return;
+    }
     if (cc === null || cc.stage === "catchup" || this.#log.committed < cc.index) return;
     if (cc.stage === "joint") {
       cc.stage = "stable";
@@ -1406,21 +1420,27 @@ export class RaftCore {
     if (cc.requested) {
       this.#confResults.push({ peers: keysOf(cc.target.peers), status: Status.OK() });
     }
-    if (!this.#conf.voters.includes(this.#id)) {
-      // braft: a removed leader steps down and wakes the best follower with TimeoutNow
-      let best = NONE;
-      let bestMatch = -1;
-      for (const id of this.#conf.voters) {
-        const m = this.#prs.get(id)?.match ?? 0;
-        if (m > bestMatch) {
-          best = id;
-          bestMatch = m;
-        }
+    if (!this.#conf.voters.includes(this.#id)) this.#stepDownRemoved();
+  }
+
+  #isVoter(): boolean {
+    return this.#conf.voters.includes(this.#id) || this.#conf.oldVoters.includes(this.#id);
+  }
+
+  #stepDownRemoved(): void {
+    // braft: a removed leader steps down and wakes the best follower with TimeoutNow
+    let best = NONE;
+    let bestMatch = -1;
+    for (const id of this.#conf.voters) {
+      const m = this.#prs.get(id)?.match ?? 0;
+      if (m > bestMatch) {
+        best = id;
+        bestMatch = m;
       }
-      const term = this.#term;
-      this.#becomeFollower(term, NONE);
-      if (best !== NONE) this.#send({ type: "TimeoutNow", from: this.#id, to: best, term });
     }
+    const term = this.#term;
+    this.#becomeFollower(term, NONE);
+    if (best !== NONE) this.#send({ type: "TimeoutNow", from: this.#id, to: best, term });
   }
 
   #checkCatchup(): void {

@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ChunkChain } from "../../src/bytes/chunk_chain.ts";
 import { Configuration } from "../../src/conf/configuration.ts";
-import { EntryType } from "../../src/core/entry.ts";
+import { type ConfigurationPayload, EntryType, type LogEntry } from "../../src/core/entry.ts";
 import { MemoryCoreStorage, RaftCore } from "../../src/core/mod.ts";
 import { RaftError } from "../../src/errors/status.ts";
 import { Prng } from "../../src/util/prng.ts";
@@ -462,5 +462,36 @@ describe("replication details", () => {
       commit: last + 1,
     });
     assert.equal(f.lastIndex(), last + 2);
+  });
+});
+
+describe("membership corner cases", () => {
+  it("a node left out of an uncommitted configuration still campaigns (thesis §4.2.2)", () => {
+    // C_old = {1,2,3} → joint → C_new = {3,4,5}; C_new (index 3) reached only 1 and 2, which
+    // are not in it; 1 is down. 3, 4, 5 (joint) need 2 of {1,2,3}, but 2's log is longer, so
+    // only 2 can be elected (by C_new's voters) to commit C_new and hand over.
+    const cOld = new Configuration([key(1), key(2), key(3)]);
+    const cNew = new Configuration([key(3), key(4), key(5)]);
+    const conf = (index: number, c: ConfigurationPayload): LogEntry => ({
+      index,
+      term: 1,
+      type: EntryType.CONFIGURATION,
+      data: new ChunkChain(),
+      conf: c,
+    });
+    const net = new ManualNet(5, {}, (id, s) => {
+      const log = [conf(1, { peers: cOld }), conf(2, { peers: cNew, oldPeers: cOld })];
+      if (id === key(1) || id === key(2)) log.push(conf(3, { peers: cNew }));
+      s.append(log);
+      s.setHardState({ term: 1, vote: "", commit: 2 });
+    });
+    const down = [key(1)];
+    for (let i = 0; i < 80; i++) net.tick(1, down);
+    const leaders = [3, 4, 5].filter((i) => net.core(key(i)).isLeader());
+    assert.equal(leaders.length, 1, "a member of the new configuration leads");
+    assert.ok(!net.core(key(2)).isLeader(), "the removed node handed over");
+    assert.ok(net.core(key(3)).configuration().peers.equals(cNew));
+    assert.ok(!net.core(key(3)).isJoint());
+    assert.ok(net.core(key(3)).commitIndex() >= 3);
   });
 });
