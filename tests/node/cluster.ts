@@ -185,7 +185,10 @@ export class Cluster {
   async waitLeader(deadlineMs = DEADLINE_MS): Promise<Node> {
     return await waitFor(
       () => {
-        for (const n of this.nodes.values()) if (n.isLeader()) return n;
+        for (const [key, n] of this.nodes) {
+          // onLeaderStart has run for this term: the leader's first entry is applied.
+          if (n.isLeader() && this.fsms.get(key)?.leaderTerm === n.term()) return n;
+        }
         return undefined;
       },
       deadlineMs,
