@@ -22,7 +22,7 @@ import { type Closure, closure, type Task } from "./closure.ts";
 import { copySnapshot } from "./file_service.ts";
 import { FSMCaller } from "./fsm_caller.ts";
 import { fromStoredSnapshotMeta, LogManager, toStoredSnapshotMeta } from "./log_manager.ts";
-import { NodeManager, type RoutedNode } from "./node_manager.ts";
+import { NodeManager } from "./node_manager.ts";
 import {
   type LeaderLeaseStatus,
   LeaseState,
@@ -88,7 +88,7 @@ interface ReadWaiter {
  * await net.close();
  * ```
  */
-export class Node implements RoutedNode {
+export class Node {
   /** The raft group. */
   readonly groupId: string;
   readonly #peer: PeerId;

@@ -69,12 +69,18 @@ export class ManualClock implements Clock {
   #nextId = 1;
   #timers = new Map<number, { at: number; fn: () => void }>();
 
-  /** @returns The current manual time. */
+  /**
+   * The manual time.
+   *
+   * @returns Milliseconds advanced so far.
+   */
   now(): number {
     return this.#now;
   }
 
   /**
+   * Schedules `fn` to run when `advance` passes `now() + ms`.
+   *
    * @param fn The callback.
    * @param ms The delay.
    * @returns The handle.
@@ -85,7 +91,11 @@ export class ManualClock implements Clock {
     return id;
   }
 
-  /** @param handle What `setTimer` returned. */
+  /**
+   * Cancels a timer.
+   *
+   * @param handle What `setTimer` returned.
+   */
   clearTimer(handle: TimerHandle): void {
     this.#timers.delete(handle as number);
   }

@@ -74,6 +74,8 @@ export class MemoryNetwork {
   readonly stats: MemoryNetworkStats = { sent: 0, delivered: 0, dropped: 0, duplicated: 0 };
 
   /**
+   * Creates an empty network with no faults.
+   *
    * @param options Seed for the random faults.
    */
   constructor(options: MemoryNetworkOptions = {}) {
