@@ -167,68 +167,72 @@ export function logStorageConformance(name: string, withHarness: HarnessFactory<
         await again.close();
       }));
 
-    it("matches a model under random operations and reopens (seeded)", () =>
-      withHarness(async (h) => {
-        const seed = Number(process.env.STORAGE_SEED ?? 20261128);
-        const prng = new Prng(seed);
-        let log = await h.open();
-        let first = 1;
-        let model: LogEntry[] = [];
-        let term = 1;
-        try {
-          for (let step = 0; step < 120; step++) {
-            const last = model.length > 0 ? model[model.length - 1]!.index : first - 1;
-            const op = prng.int(10);
-            if (op < 6) {
-              if (prng.chance(0.1)) term++;
-              const n = prng.range(1, 30);
-              const batch: LogEntry[] = [];
-              for (let i = 1; i <= n; i++) {
-                batch.push(
-                  prng.chance(0.05)
-                    ? confEntry(last + i, term, `h${last + i}:1:0`)
-                    : dataEntry(last + i, term, prng.int(600)),
-                );
+    it(
+      "matches a model under random operations and reopens (seeded)",
+      { timeout: 120_000 },
+      () =>
+        withHarness(async (h) => {
+          const seed = Number(process.env.STORAGE_SEED ?? 20261128);
+          const prng = new Prng(seed);
+          let log = await h.open();
+          let first = 1;
+          let model: LogEntry[] = [];
+          let term = 1;
+          try {
+            for (let step = 0; step < 120; step++) {
+              const last = model.length > 0 ? model[model.length - 1]!.index : first - 1;
+              const op = prng.int(10);
+              if (op < 6) {
+                if (prng.chance(0.1)) term++;
+                const n = prng.range(1, 30);
+                const batch: LogEntry[] = [];
+                for (let i = 1; i <= n; i++) {
+                  batch.push(
+                    prng.chance(0.05)
+                      ? confEntry(last + i, term, `h${last + i}:1:0`)
+                      : dataEntry(last + i, term, prng.int(600)),
+                  );
+                }
+                await log.appendEntries(batch);
+                model.push(...batch);
+              } else if (op === 6 && model.length > 0) {
+                const keep = prng.range(first - 1, last);
+                await log.truncateSuffix(keep);
+                model = model.filter((e) => e.index <= keep);
+              } else if (op === 7 && model.length > 0) {
+                const kept = prng.range(first, last + 1);
+                await log.truncatePrefix(kept);
+                model = model.filter((e) => e.index >= kept);
+                first = Math.max(first, kept);
+              } else if (op === 8 && prng.chance(0.2)) {
+                const next = last + prng.range(1, 5);
+                await log.reset(next);
+                model = [];
+                first = next;
+              } else {
+                await log.close();
+                log = await h.open();
               }
-              await log.appendEntries(batch);
-              model.push(...batch);
-            } else if (op === 6 && model.length > 0) {
-              const keep = prng.range(first - 1, last);
-              await log.truncateSuffix(keep);
-              model = model.filter((e) => e.index <= keep);
-            } else if (op === 7 && model.length > 0) {
-              const kept = prng.range(first, last + 1);
-              await log.truncatePrefix(kept);
-              model = model.filter((e) => e.index >= kept);
-              first = Math.max(first, kept);
-            } else if (op === 8 && prng.chance(0.2)) {
-              const next = last + prng.range(1, 5);
-              await log.reset(next);
-              model = [];
-              first = next;
-            } else {
-              await log.close();
-              log = await h.open();
+              assert.equal(log.firstLogIndex(), first, `first index at step ${step}`);
+              assert.equal(
+                log.lastLogIndex(),
+                model.length > 0 ? model[model.length - 1]!.index : first - 1,
+                `last index at step ${step}`,
+              );
             }
-            assert.equal(log.firstLogIndex(), first, `first index at step ${step}`);
-            assert.equal(
-              log.lastLogIndex(),
-              model.length > 0 ? model[model.length - 1]!.index : first - 1,
-              `last index at step ${step}`,
+            await expectLog(log, model, first);
+            assert.deepEqual(
+              log.configurationEntries().map((e) => e.index),
+              model.filter((e) => e.type === EntryType.CONFIGURATION).map((e) => e.index),
             );
+          } catch (e) {
+            console.error(`log model test failed with seed ${seed} (set STORAGE_SEED to replay)`);
+            throw e;
+          } finally {
+            await log.close();
           }
-          await expectLog(log, model, first);
-          assert.deepEqual(
-            log.configurationEntries().map((e) => e.index),
-            model.filter((e) => e.type === EntryType.CONFIGURATION).map((e) => e.index),
-          );
-        } catch (e) {
-          console.error(`log model test failed with seed ${seed} (set STORAGE_SEED to replay)`);
-          throw e;
-        } finally {
-          await log.close();
-        }
-      }));
+        }),
+    );
   });
 }
 

@@ -117,7 +117,9 @@ async function verify(
 }
 
 describe(`crash test on the real ${detectRuntime()} file system`, () => {
-  it("every acknowledged append survives SIGKILL; a flipped byte in a closed segment is reported", async () => {
+  it("every acknowledged append survives SIGKILL; a flipped byte in a closed segment is reported", {
+    timeout: 300_000, // plain `bun test` would otherwise stop it at 5 s
+  }, async () => {
     const kills = Number(process.env.CRASH_KILLS ?? 50);
     const seed = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
     const prng = new Prng(seed);

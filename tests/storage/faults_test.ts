@@ -66,7 +66,9 @@ describe("SegmentLogStorage under simulated crashes", () => {
     await log.close();
   });
 
-  it("survives random torn crashes with every acknowledged entry intact (seeded)", async () => {
+  it("survives random torn crashes with every acknowledged entry intact (seeded)", {
+    timeout: 120_000,
+  }, async () => {
     const seed = Number(process.env.STORAGE_SEED ?? 4242);
     const prng = new Prng(seed);
     const fs = new MemoryFileSystem();
@@ -362,7 +364,9 @@ describe("LocalSnapshotStorage under faults", () => {
 });
 
 describe("SegmentLogStorage: power loss in the middle of any operation (seeded)", () => {
-  it("after recovery the log is the state before or after the interrupted operation", async () => {
+  it("after recovery the log is the state before or after the interrupted operation", {
+    timeout: 120_000,
+  }, async () => {
     const seed = Number(process.env.STORAGE_SEED ?? 777);
     const prng = new Prng(seed);
     const fs = new MemoryFileSystem();
@@ -441,7 +445,9 @@ describe("SegmentLogStorage: power loss in the middle of any operation (seeded)"
 });
 
 describe("Snapshot and meta storage: power loss at any moment (seeded)", () => {
-  it("recovery shows the last acknowledged snapshot or the interrupted one, complete", async () => {
+  it("recovery shows the last acknowledged snapshot or the interrupted one, complete", {
+    timeout: 120_000,
+  }, async () => {
     const seed = Number(process.env.STORAGE_SEED ?? 99);
     const prng = new Prng(seed);
     const fs = new MemoryFileSystem();
