@@ -1247,6 +1247,14 @@ export class RaftCore {
       this.#releaseReads();
     }
     if (m.heartbeat) {
+      if (m.lastLogIndex < pr.match && m.sentTick > pr.lastAckTick) {
+        // The follower no longer has entries it acknowledged before this heartbeat was sent:
+        // it restarted on wiped storage (braft allows this). Replicate to it from scratch.
+        pr.match = m.lastLogIndex;
+        pr.becomeProbe();
+        this.#sendAppend(m.from);
+        return;
+      }
       // a heartbeat answer unblocks a lost probe, and a replicate window whose messages
       // were lost (the follower is behind `next` and nothing was acknowledged for a while)
       if (pr.state === "probe") pr.probeSent = false;

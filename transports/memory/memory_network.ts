@@ -5,6 +5,7 @@
  * @module
  */
 
+import { clearImmediate, setImmediate } from "node:timers";
 import { RaftError, RaftException } from "../../src/errors/status.ts";
 import { Prng } from "../../src/util/prng.ts";
 import type { CallOptions, Transport, TransportHandler } from "../transport.ts";
@@ -69,6 +70,9 @@ export class MemoryNetwork {
   #inFlight = 0;
   #idleWaiters: Array<() => void> = [];
   #timers = new Set<ReturnType<typeof setTimeout>>();
+  // Zero-delay deliveries run from one setImmediate per burst: no 1 ms timer clamp per hop.
+  #immediate: Array<() => void> = [];
+  #immediateHandle: ReturnType<typeof setImmediate> | null = null;
   #closed = false;
   /** What the network has done so far. */
   readonly stats: MemoryNetworkStats = { sent: 0, delivered: 0, dropped: 0, duplicated: 0 };
@@ -203,6 +207,9 @@ export class MemoryNetwork {
     this.#closed = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
+    if (this.#immediateHandle !== null) clearImmediate(this.#immediateHandle);
+    this.#immediateHandle = null;
+    this.#immediate = [];
     for (const t of [...this.#endpoints.values()]) await t.close();
     this.#inFlight = 0;
     this.#wakeIdle();
@@ -256,16 +263,31 @@ export class MemoryNetwork {
 
   #later(delayMs: number, fn: () => void): void {
     this.#inFlight++;
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
+    const run = (): void => {
       this.#inFlight--;
       try {
         fn();
       } finally {
         if (this.#inFlight === 0) this.#wakeIdle();
       }
+    };
+    if (delayMs <= 0) {
+      this.#immediate.push(run);
+      this.#immediateHandle ??= setImmediate(() => this.#flushImmediate());
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      run();
     }, delayMs);
     this.#timers.add(timer);
+  }
+
+  #flushImmediate(): void {
+    this.#immediateHandle = null;
+    const batch = this.#immediate;
+    this.#immediate = [];
+    for (const run of batch) run();
   }
 
   #wakeIdle(): void {
