@@ -259,6 +259,7 @@ class MemoryFile implements FileHandle {
 
   async close(): Promise<void> {
     await settle();
+    if (!this.#closed && this.#generation === this.#fs.generation) this.#fs.openFiles--;
     this.#closed = true;
     return Promise.resolve();
   }
@@ -292,6 +293,8 @@ export class MemoryFileSystem implements FileSystem {
   capacity: number = Number.POSITIVE_INFINITY;
   /** How many file syncs have run (for tests and benchmarks). */
   syncCount = 0;
+  /** Handles opened since the last crash and not yet closed (for leak checks). */
+  openFiles = 0;
   #root = new DirNode();
   #faults: (FaultSpec & { seen: number; left: number })[] = [];
   #down = false;
@@ -304,6 +307,7 @@ export class MemoryFileSystem implements FileSystem {
    */
   crash(options: CrashOptions = {}): void {
     this.generation++;
+    this.openFiles = 0;
     this.#root.crash(options.prng, new Set());
     this.#down = options.stayDown ?? false;
   }
@@ -423,9 +427,8 @@ export class MemoryFileSystem implements FileSystem {
     } else if (options.write && options.truncate) {
       node.setSize(0);
     }
-    return Promise.resolve(
-      new MemoryFile(this, path, node, this.generation, options.write ?? false),
-    );
+    this.openFiles++;
+    return new MemoryFile(this, path, node, this.generation, options.write ?? false);
   }
 
   /** {@inheritDoc FileSystem.readFile} */

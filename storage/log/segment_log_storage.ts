@@ -46,6 +46,8 @@ import { checkAppend } from "./_check_append.ts";
 import { TermIndex } from "./term_index.ts";
 
 const META_FILE = "log_meta";
+/** At most this many closed segments keep a file open for reads. */
+const MAX_READ_HANDLES = 16;
 const CLOSED_RE = /^log_(\d{20})_(\d{20})$/;
 const OPEN_RE = /^log_inprogress_(\d{20})$/;
 
@@ -196,6 +198,8 @@ export class SegmentLogStorage implements LogStorage {
   #initialized = false;
   #closed = false;
   #recovery: LogRecoveryInfo = { truncatedBytes: 0 };
+  /** Closed segments with an open read handle, least recently used first. */
+  #readers = new Set<Segment>();
 
   /**
    * Creates a storage over `dir`; call {@linkcode SegmentLogStorage.init} next.
@@ -271,6 +275,7 @@ export class SegmentLogStorage implements LogStorage {
     this.#segments = [];
     this.#terms = new TermIndex();
     this.#confs = [];
+    this.#readers = new Set();
     this.#recovery = { truncatedBytes: 0 };
     await this.#fs.mkdir(this.#dir, { recursive: true });
     const metaPath = this.#path(META_FILE);
@@ -535,6 +540,11 @@ export class SegmentLogStorage implements LogStorage {
   }
 
   async #readHandle(seg: Segment): Promise<FileHandle> {
+    if (seg.closed) {
+      // Most recently used last; closed segments keep at most MAX_READ_HANDLES open files.
+      this.#readers.delete(seg);
+      this.#readers.add(seg);
+    }
     if (seg.handle) return seg.handle;
     seg.opening ??= this.#fs.open(this.#path(seg.name));
     try {
@@ -542,11 +552,26 @@ export class SegmentLogStorage implements LogStorage {
     } finally {
       seg.opening = undefined;
     }
+    await this.#evictReaders(seg);
     return seg.handle;
+  }
+
+  /** Closes the least recently used read handles beyond MAX_READ_HANDLES (not `keep`). */
+  async #evictReaders(keep: Segment): Promise<void> {
+    if (this.#readers.size <= MAX_READ_HANDLES) return;
+    for (const old of this.#readers) {
+      if (this.#readers.size <= MAX_READ_HANDLES) break;
+      if (old === keep || old.pins > 0 || !old.closed) continue;
+      this.#readers.delete(old);
+      const h = old.handle;
+      old.handle = undefined;
+      await h?.close().catch(() => {});
+    }
   }
 
   async #closeHandle(seg: Segment): Promise<void> {
     seg.dead = true;
+    this.#readers.delete(seg);
     if (seg.pins > 0) return; // the last reader closes it
     const h = seg.handle;
     seg.handle = undefined;
@@ -756,11 +781,13 @@ export class SegmentLogStorage implements LogStorage {
     seg.closed = true;
     try {
       await this.#fs.rename(from, this.#path(seg.name));
-      if (this.#sync) await this.#fs.syncDir(this.#dir);
     } catch (e) {
-      seg.closed = false;
+      seg.closed = false; // still under its open name
       throw e;
     }
+    this.#readers.add(seg); // its write handle now serves reads and may be evicted
+    await this.#evictReaders(seg);
+    if (this.#sync) await this.#fs.syncDir(this.#dir);
   }
 
   async #removeSegment(seg: Segment): Promise<void> {

@@ -278,6 +278,7 @@ describe("LocalSnapshotStorage under faults", () => {
     const fs = new MemoryFileSystem();
     const log = await openLog(fs, { maxSegmentSize: 4096 });
     await log.appendEntries(dataEntries(1, 200, 1));
+    await log.close();
     const snaps = new LocalSnapshotStorage(fs, "/snap", { sync: true });
     await snaps.init();
     let w = await snaps.create();
@@ -318,6 +319,7 @@ describe("LocalSnapshotStorage under faults", () => {
     const reopened = await openLog(fs, { maxSegmentSize: 4096 });
     await assertPrefix(reopened, 200);
     await reopened.close();
+    assert.equal(fs.openFiles, 0, "no file handle leaked on the error paths");
   });
 
   it("a crash before the rename is durable keeps the old snapshot; after, the new one", async () => {
@@ -504,5 +506,30 @@ describe("Snapshot and meta storage: power loss at any moment (seeded)", () => {
       );
       throw e;
     }
+  });
+});
+
+describe("SegmentLogStorage file handles", () => {
+  it("keeps at most 16 closed segments open for reads and closes everything on close()", async () => {
+    const fs = new MemoryFileSystem();
+    const log = await openLog(fs, { maxSegmentSize: 512 });
+    for (let i = 1; i <= 600; i += 20) await log.appendEntries(dataEntries(i, i + 19, 1));
+    assert.ok((await segmentNames(fs)).length > 40);
+    const prng = new Prng(5);
+    for (let k = 0; k < 300; k++) {
+      const i = prng.range(1, 600);
+      assert.ok(sameEntry(await log.getEntry(i), dataEntry(i, 1)));
+      assert.ok(fs.openFiles <= 16 + 1, `open files: ${fs.openFiles}`);
+    }
+    const all = await Promise.all([log.getEntries(1, 600), log.getEntries(300, 600)]);
+    assert.equal(all[0].length, 600);
+    await log.truncateSuffix(400);
+    await log.truncatePrefix(100);
+    await log.close();
+    assert.equal(fs.openFiles, 0);
+    const again = await openLog(fs, { maxSegmentSize: 512 });
+    assert.equal(again.lastLogIndex(), 400);
+    await again.close();
+    assert.equal(fs.openFiles, 0);
   });
 });
