@@ -4,6 +4,25 @@
  * {@linkcode FileSystem} port with Deno, Bun and Node adapters and an in-memory,
  * crash-simulating adapter for tests.
  *
+ * Formats (all integers big-endian, all checksums CRC32C):
+ * - Log directory: `log_meta` (checksummed record `{ firstLogIndex }`, replaced atomically),
+ *   closed segments `log_<first>_<last>` and one open segment `log_inprogress_<first>`
+ *   (20-digit indexes). Each entry is a 32-byte header — magic `"WR"`, version, type, term
+ *   (u64), index (u64), payload length, payload CRC, header CRC — then the payload
+ *   (CONFIGURATION payloads are CBOR peer lists).
+ * - Meta directory: `raft_meta`, a checksummed record `{ term, votedFor }`; temp file,
+ *   fsync, rename, directory fsync.
+ * - Snapshot directory: `snapshot_<index>/` with the user's files and
+ *   `__raft_snapshot_meta` (checksummed record of the meta and of every file's size and
+ *   CRC), built in `temp/` and renamed into place; older snapshots go only afterwards.
+ * - A checksummed record is `"WRF1"`, body length (u32), body CRC (u32), CBOR body.
+ *
+ * Guarantees: with `raft_sync` on, an append, truncation, reset, vote or snapshot whose
+ * Promise resolved survives kill -9 and power loss. Recovery cuts a torn tail of the open
+ * segment (see `SegmentLogStorage.recoveryInfo()`); any other damage refuses to start with
+ * EIO naming the file and offset. Failures reject with `RaftException` (EIO, ENOSPC,
+ * EINVAL, ESTALE, EBUSY); after a failed fsync the log refuses further writes.
+ *
  * @example
  * ```ts
  * import { createLogStorage, createMetaStorage } from "./mod.ts";
