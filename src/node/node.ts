@@ -13,6 +13,7 @@ import type { Message, Ready, SnapshotMeta, SoftState } from "../core/types.ts";
 import { encodeMessage, type MessageEnvelope } from "../codec/message_codec.ts";
 import { RaftError, RaftException, Status } from "../errors/status.ts";
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.ts";
+import { flags } from "../util/flags.ts";
 import { Prng } from "../util/prng.ts";
 import { createLogStorage, createMetaStorage, createSnapshotStorage } from "../../storage/uri.ts";
 import type { LogStorage } from "../../storage/log/log_storage.ts";
@@ -34,8 +35,8 @@ import {
 } from "./options.ts";
 import type { StateMachine } from "./state_machine.ts";
 
+/** Election timeout in ticks: fine enough for the randomised timeout, cheap enough to tick. */
 const TICKS_PER_ELECTION = 20;
-const MAX_ELECTION_DELAY_MS = 1000;
 
 interface Pending {
   term: number;
@@ -206,6 +207,7 @@ export class Node {
     this.#meta = await createMetaStorage(options.raftMetaUri);
     await this.#meta.init();
     this.#caller = new FSMCaller(this.#fsm, {
+      applyBatch: flags.raft_apply_batch,
       onApplied: (index) => this.#onApplied(index),
       onFatal: (e) => this.#enterError(e),
     });
@@ -249,15 +251,24 @@ export class Node {
       ? new Configuration()
       : Configuration.from(options.initialConf);
     const delayTicks = Math.ceil(
-      Math.min(this.#electionTimeoutMs, MAX_ELECTION_DELAY_MS) / this.#tickMs,
+      Math.min(this.#electionTimeoutMs, flags.raft_max_election_delay_ms) / this.#tickMs,
+    );
+    const heartbeatTick = Math.max(
+      1,
+      Math.min(
+        TICKS_PER_ELECTION - 1,
+        Math.round(TICKS_PER_ELECTION / flags.raft_election_heartbeat_factor),
+      ),
     );
     this.#core = new RaftCore({
       id: this.#peer.key(),
       storage: this.#logManager,
       prng: new Prng(options.seed ?? Math.floor(Math.random() * 2 ** 31)),
       electionTick: TICKS_PER_ELECTION,
-      heartbeatTick: 2,
+      heartbeatTick,
       maxElectionDelayTicks: delayTicks,
+      maxEntriesPerMsg: flags.raft_max_entries_size,
+      maxBodyBytes: flags.raft_max_body_size,
       catchupMargin: options.catchupMargin ?? 1000,
       leaseEnabled: options.enableLeaderLease ?? false,
       priority: options.electionPriority ?? 1,
@@ -615,7 +626,10 @@ export class Node {
     try {
       const started = await this.#caller.run("Saving snapshot", async () => {
         const index = this.#caller.lastAppliedIndex;
-        if (index <= this.#lastSnapshot.index) return null;
+        // braft raft_do_snapshot_min_index_gap: too little new state to be worth a snapshot.
+        if (index - this.#lastSnapshot.index < Math.max(1, flags.raft_do_snapshot_min_index_gap)) {
+          return null;
+        }
         const meta = this.#core!.snapshotMetaAt(index);
         const writer = await storage.create();
         let settle!: (s: Status) => void;
@@ -689,7 +703,11 @@ export class Node {
         (req, opts) => this.#manager!.callFile(endpoint!, this.groupId, req, opts),
         Number(id),
         writer,
-        { call: { timeoutMs: Math.max(5000, this.#electionTimeoutMs * 5) }, local },
+        {
+          call: { timeoutMs: Math.max(5000, this.#electionTimeoutMs * 5) },
+          local,
+          chunkBytes: flags.raft_max_byte_count_per_rpc,
+        },
       );
       writer.saveMeta(toStoredSnapshotMeta(meta));
     } catch (e) {

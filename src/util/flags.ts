@@ -1,6 +1,7 @@
 /**
  * `flags`: the process-wide raft_* tunables (braft's gflags). Storages read them when they
- * are created; every storage also accepts options that override them.
+ * are created (every storage also accepts options that override them); a node reads the
+ * replication and snapshot flags when it is initialised.
  *
  * @module
  */
@@ -15,6 +16,20 @@ export interface RaftFlags {
   raft_sync_meta: boolean;
   /** Truncate a corrupt open log segment at the bad entry instead of refusing to start. Default `false`. */
   raft_recover_log_from_corrupt: boolean;
+  /** Most entries per AppendEntries, and in flight per follower (braft 1024). */
+  raft_max_entries_size: number;
+  /** Most payload bytes per AppendEntries (braft 512 KiB). */
+  raft_max_body_size: number;
+  /** Most DATA entries per `onApply` call (braft 32). */
+  raft_apply_batch: number;
+  /** Bytes per snapshot file-copy call (braft 128 KiB). */
+  raft_max_byte_count_per_rpc: number;
+  /** Heartbeat interval = election timeout / this (braft 10). */
+  raft_election_heartbeat_factor: number;
+  /** Most random extra delay added to the election timeout, in ms (braft 1000). */
+  raft_max_election_delay_ms: number;
+  /** Skip a snapshot unless this many entries were applied since the last one (braft 1). */
+  raft_do_snapshot_min_index_gap: number;
 }
 
 /**
@@ -33,4 +48,11 @@ export const flags: RaftFlags = {
   raft_max_segment_size: 8 * 1024 * 1024,
   raft_sync_meta: false,
   raft_recover_log_from_corrupt: false,
+  raft_max_entries_size: 1024,
+  raft_max_body_size: 512 * 1024,
+  raft_apply_batch: 32,
+  raft_max_byte_count_per_rpc: 128 * 1024,
+  raft_election_heartbeat_factor: 10,
+  raft_max_election_delay_ms: 1000,
+  raft_do_snapshot_min_index_gap: 1,
 };
