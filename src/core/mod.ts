@@ -50,3 +50,4 @@ export type {
   VoteResponseMessage,
 } from "./types.ts";
 export { type ConfigurationPayload, EntryType, type LogEntry, type LogId } from "./entry.ts";
+export { Prng } from "../util/prng.ts";

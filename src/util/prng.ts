@@ -25,6 +25,8 @@ export class Prng {
   #s3: number;
 
   /**
+   * Creates a generator.
+   *
    * @param seed Any 32-bit integer; equal seeds give equal sequences.
    */
   constructor(seed: number) {
