@@ -126,6 +126,8 @@ export class Node {
   #snapshotUris = new Map<number, string>();
   #error: RaftException | null = null;
   #shutdownPromise: Promise<void> | null = null;
+  #rejectedMessages = 0;
+  #driveDone: Promise<void> = Promise.resolve();
 
   /**
    * Creates an uninitialised node; call {@linkcode Node.init} next.
@@ -312,7 +314,7 @@ export class Node {
     this.#failPending(down);
     this.#failWaiters(RaftException.of(RaftError.ESHUTDOWN, "Node is shutting down"));
     this.#manager?.remove(this);
-    while (this.#driving) await new Promise((r) => setTimeout(r, 1));
+    await this.#driveDone;
     if (wasInit) await this.#caller.shutdown();
     await this.#closeStorage();
     this.#state = NodeState.SHUTDOWN;
@@ -993,8 +995,22 @@ export class Node {
     if (m.type === "InstallSnapshot" && envelope.uri !== undefined) {
       this.#snapshotUris.set(m.meta.index, envelope.uri);
     }
-    core.step(m);
+    try {
+      core.step(m);
+    } catch (e) {
+      // A message that breaks a protocol invariant (say, a second leader in this term) comes
+      // from a faulty or hostile peer: drop it rather than let it crash the process. The core
+      // checks such invariants before changing any state.
+      void e;
+      this.#rejectedMessages++;
+      return;
+    }
     this.#drive();
+  }
+
+  /** Messages dropped because they violated a protocol invariant (see `receive`). */
+  get rejectedMessages(): number {
+    return this.#rejectedMessages;
   }
 
   #send(messages: readonly Message[]): void {
@@ -1054,6 +1070,8 @@ export class Node {
     const core = this.#core;
     if (core === null || this.#error !== null) return;
     this.#driving = true;
+    let finished!: () => void;
+    this.#driveDone = new Promise((r) => (finished = r));
     try {
       while (core.hasReady() && this.#error === null && this.#state !== NodeState.SHUTDOWN) {
         const rd = core.ready();
@@ -1064,6 +1082,7 @@ export class Node {
       this.#storageFailed("persist", e);
     } finally {
       this.#driving = false;
+      finished();
     }
   }
 

@@ -2,6 +2,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { encode } from "cbor-x";
+import { encodeMessage } from "../../src/codec/message_codec.ts";
 import { Node } from "../../src/node/node.ts";
 import { NodeManager } from "../../src/node/node_manager.ts";
 import { MemoryNetwork } from "../../transports/memory/memory_network.ts";
@@ -111,6 +112,41 @@ describe("NodeManager", () => {
       );
       await leader.applyAsync(new Uint8Array([1]));
       assert.ok(leader.isLeader(), "still serving");
+      await leader.shutdown();
+    } finally {
+      await net.close();
+    }
+  });
+});
+
+describe("hostile peers", () => {
+  it("a well-formed message that breaks a protocol invariant is dropped, not fatal", async () => {
+    const net = new MemoryNetwork();
+    try {
+      const g = await startGroup(net, "H", ["127.0.0.1:7530:0"]);
+      const leader = await leaderOf(g.nodes);
+      const attacker = net.transport("127.0.0.1:7531");
+      // A second "leader" in the same term (Raft says impossible; a faulty peer can send it).
+      attacker.send(
+        "127.0.0.1:7530",
+        encodeMessage("H", {
+          type: "AppendEntries",
+          from: "127.0.0.1:7531:0",
+          to: "127.0.0.1:7530:0",
+          term: leader.term(),
+          prevLogIndex: 0,
+          prevLogTerm: 0,
+          entries: [],
+          commit: 0,
+          heartbeat: false,
+          sentTick: 0,
+          readSeq: 0,
+        }),
+      );
+      await net.idle();
+      assert.equal(leader.rejectedMessages, 1);
+      await leader.applyAsync(new Uint8Array([1]));
+      assert.ok(leader.isLeader());
       await leader.shutdown();
     } finally {
       await net.close();
