@@ -1087,6 +1087,9 @@ export class Node {
   }
 
   async #process(core: RaftCore, rd: Ready): Promise<void> {
+    // Closures of entries committed in this Ready belong to them, even if the same Ready also
+    // reports a step-down (which fails only what is still uncommitted).
+    const closures = this.#takeClosures(rd.committedEntries);
     // Finished membership changes first: a leader that removed itself reports success
     // before its step-down (in the same Ready) fails what is still pending.
     for (const r of rd.confChangeResults) {
@@ -1104,7 +1107,7 @@ export class Node {
     if (rd.entries.length > 0) await lm.append(rd.entries);
     if (rd.hardState !== undefined) await lm.setHardState(rd.hardState);
     this.#send(rd.messagesAfterPersist);
-    if (rd.committedEntries.length > 0) this.#applyCommitted(rd.committedEntries, core);
+    if (rd.committedEntries.length > 0) this.#applyCommitted(rd.committedEntries, closures, core);
     for (const rs of rd.readStates) {
       const w = this.#readWaiters.get(rs.ctx as number);
       if (w === undefined) continue;
@@ -1114,13 +1117,23 @@ export class Node {
     }
   }
 
-  #applyCommitted(entries: readonly LogEntry[], core: RaftCore): void {
-    const closures: (Closure | undefined)[] = entries.map((e) => {
+  #takeClosures(entries: readonly LogEntry[]): (Closure | undefined)[] {
+    return entries.map((e) => {
       const p = this.#pending.get(e.index);
       if (p === undefined) return undefined;
       this.#pending.delete(e.index);
-      return p.term === e.term ? p.done : undefined;
+      if (p.term === e.term) return p.done;
+      // Another leader's entry took this index: ours was never committed.
+      queueMicrotask(() => p.done.run(new Status(RaftError.EPERM, "leader stepped down")));
+      return undefined;
     });
+  }
+
+  #applyCommitted(
+    entries: readonly LogEntry[],
+    closures: readonly (Closure | undefined)[],
+    core: RaftCore,
+  ): void {
     this.#caller.committed(entries, closures);
     const last = entries[entries.length - 1]!.index;
     if (

@@ -36,7 +36,11 @@ export interface NodeOptions {
   filterBeforeCopyRemote?: boolean;
   /** Refuse CLI requests with EACCES (default false). */
   disableCli?: boolean;
-  /** Election priority (default 1; 0 never campaigns on its own timer). */
+  /**
+   * Election priority (default 1). A node with priority 0 never starts an election on its own
+   * timer (it can still be elected through `vote()` or a transfer). Peers do not yet exchange
+   * priorities, so a leader does not hand over to a higher-priority peer by itself.
+   */
   electionPriority?: number;
   /** Enable the leader lease (braft `raft_enable_leader_lease`; default false). */
   enableLeaderLease?: boolean;
