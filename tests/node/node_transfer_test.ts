@@ -101,6 +101,28 @@ describe("braft node scenarios: leadership transfer", () => {
     }
   });
 
+  it("vote() makes a follower campaign; resetElectionTimeoutMs changes the timers", async () => {
+    const peers = peerIds(3, 5300);
+    const c = new Cluster("vote", peers);
+    try {
+      for (const p of peers) await c.start(p);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 3);
+      assert.equal(leader.vote().code, RaftError.EPERM, "only a follower may vote()");
+      const follower = c.followers()[0]!;
+      assert.ok(follower.resetElectionTimeoutMs(600).ok());
+      assert.match(follower.describe().electionTimer, /timeout\(600ms\)/);
+      assert.ok(follower.vote(600).ok());
+      // The leader still has a valid lease on its followers' votes (check-quorum), so the vote
+      // either wins or the old leader stays; either way exactly one leader and no lost data.
+      const next = await c.waitLeader();
+      await c.apply(next, 3, "after");
+      await c.ensureSame();
+    } finally {
+      await c.stopAll();
+    }
+  });
+
   it("shutting_leader_triggers_timeout_now: a new leader appears within one election timeout", async () => {
     const peers = peerIds(3);
     const c = new Cluster("shutleader", peers, { electionTimeoutMs: 3000 });
