@@ -9,7 +9,13 @@ import { Configuration } from "../conf/configuration.ts";
 import { ANY_PEER, PeerId } from "../conf/peer_id.ts";
 import { EntryType, type LogEntry } from "../core/entry.ts";
 import { RaftCore } from "../core/raft_core.ts";
-import type { Message, Ready, SnapshotMeta, SoftState } from "../core/types.ts";
+import type {
+  InstallSnapshotMessage,
+  Message,
+  Ready,
+  SnapshotMeta,
+  SoftState,
+} from "../core/types.ts";
 import { encodeMessage, type MessageEnvelope } from "../codec/message_codec.ts";
 import { RaftError, RaftException, Status } from "../errors/status.ts";
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.ts";
@@ -18,7 +24,11 @@ import { Prng } from "../util/prng.ts";
 import { createLogStorage, createMetaStorage, createSnapshotStorage } from "../../storage/uri.ts";
 import type { LogStorage } from "../../storage/log/log_storage.ts";
 import type { RaftMetaStorage } from "../../storage/meta/meta_storage.ts";
-import type { SnapshotReader, SnapshotStorage } from "../../storage/snapshot/snapshot.ts";
+import type {
+  SnapshotReader,
+  SnapshotStorage,
+  SnapshotWriter,
+} from "../../storage/snapshot/snapshot.ts";
 import { type Closure, closure, type Task } from "./closure.ts";
 import { copySnapshot } from "./file_service.ts";
 import { FSMCaller } from "./fsm_caller.ts";
@@ -124,6 +134,8 @@ export class Node {
   #snapshotStatus = "IDLE";
   #lastSnapshot: SnapshotMeta = { index: 0, term: 0, conf: { peers: new Configuration() } };
   #snapshotUris = new Map<number, string>();
+  #downloading = false;
+  #prepared: { meta: SnapshotMeta; writer: SnapshotWriter } | null = null;
   #error: RaftException | null = null;
   #shutdownPromise: Promise<void> | null = null;
   #rejectedMessages = 0;
@@ -315,6 +327,7 @@ export class Node {
     this.#failWaiters(RaftException.of(RaftError.ESHUTDOWN, "Node is shutting down"));
     this.#manager?.remove(this);
     await this.#driveDone;
+    await this.#discardPrepared();
     if (wasInit) await this.#caller.shutdown();
     await this.#closeStorage();
     this.#state = NodeState.SHUTDOWN;
@@ -656,26 +669,33 @@ export class Node {
     }
   }
 
+  /**
+   * Installs the snapshot the core accepted: the files were normally downloaded before the
+   * InstallSnapshot message was stepped in (see `receive`), so this only publishes and loads.
+   */
   async #installSnapshot(meta: SnapshotMeta): Promise<void> {
     const storage = this.#snapshots;
     if (storage === null) {
       throw RaftException.of(RaftError.EINVAL, "Cannot install a snapshot: snapshotUri is not set");
     }
-    this.#snapshotStatus = "DOWNLOADING";
     try {
-      for (let attempt = 0;; attempt++) {
+      let writer = this.#takePrepared(meta);
+      // Fallback (the core asked for a snapshot we did not download first): copy it now.
+      for (let attempt = 0; writer === null; attempt++) {
+        this.#snapshotStatus = "DOWNLOADING";
         const uri = this.#snapshotUris.get(meta.index);
         try {
           if (uri === undefined) {
             throw RaftException.of(RaftError.EINVAL, "No copy URI for the snapshot");
           }
-          await this.#copySnapshot(storage, uri, meta);
-          break;
+          writer = await this.#copySnapshot(storage, uri);
         } catch (e) {
           if (this.#state === NodeState.SHUTTING || this.#state === NodeState.SHUTDOWN) throw e;
           await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** Math.min(attempt, 6))));
         }
       }
+      writer.saveMeta(toStoredSnapshotMeta(meta));
+      await storage.close(writer);
       this.#snapshotStatus = "LOADING";
       const reader = await storage.open();
       if (reader === null) throw RaftException.of(RaftError.EIO, "Installed snapshot vanished");
@@ -693,7 +713,67 @@ export class Node {
     }
   }
 
-  async #copySnapshot(storage: SnapshotStorage, uri: string, meta: SnapshotMeta): Promise<void> {
+  #takePrepared(meta: SnapshotMeta): SnapshotWriter | null {
+    const p = this.#prepared;
+    if (p === null || p.meta.index !== meta.index || p.meta.term !== meta.term) return null;
+    this.#prepared = null;
+    return p.writer;
+  }
+
+  async #discardPrepared(): Promise<void> {
+    const p = this.#prepared;
+    this.#prepared = null;
+    // Closing a writer without meta fails and removes its temporary files.
+    if (p !== null) await this.#snapshots?.close(p.writer).catch(() => {});
+  }
+
+  /**
+   * Whether an InstallSnapshot must have its files downloaded before the core sees it: it is
+   * current, newer than what is committed here, and not already in the log or downloaded.
+   */
+  #needsDownload(core: RaftCore, m: InstallSnapshotMessage): boolean {
+    if (this.#snapshots === null || m.term < core.term()) return false;
+    if (m.meta.index <= core.commitIndex() || core.termAt(m.meta.index) === m.meta.term) {
+      return false;
+    }
+    const p = this.#prepared;
+    return !(p !== null && p.meta.index === m.meta.index && p.meta.term === m.meta.term);
+  }
+
+  /**
+   * Downloads a snapshot in the background while the node keeps running (it can still vote,
+   * so a dying copy source never blocks an election), then steps the InstallSnapshot message
+   * into the core. A failed download is dropped: the leader sends InstallSnapshot again.
+   */
+  #startDownload(envelope: MessageEnvelope & { message: InstallSnapshotMessage }): void {
+    const storage = this.#snapshots!;
+    if (this.#downloading || envelope.uri === undefined || this.#snapshotStatus !== "IDLE") return;
+    this.#downloading = true;
+    this.#snapshotStatus = "DOWNLOADING";
+    const meta = envelope.message.meta;
+    void (async () => {
+      try {
+        await this.#discardPrepared();
+        const writer = await this.#copySnapshot(storage, envelope.uri!);
+        this.#prepared = { meta, writer };
+      } catch {
+        return;
+      } finally {
+        this.#downloading = false;
+        if (this.#snapshotStatus === "DOWNLOADING") this.#snapshotStatus = "IDLE";
+      }
+      if (!this.#active()) return this.#discardPrepared();
+      this.receive(envelope);
+      // The core turned it down (stale term, or already covered): free the writer.
+      const core = this.#core!;
+      const pending = core.firstIndex() === meta.index + 1 &&
+        this.#logManager!.snapshotMeta().index !== meta.index;
+      if (!pending) await this.#discardPrepared();
+    })();
+  }
+
+  /** Copies a remote snapshot's files into a new writer (not yet published). */
+  async #copySnapshot(storage: SnapshotStorage, uri: string): Promise<SnapshotWriter> {
     const m = /^remote:\/\/(.+)\/(\d+)$/.exec(uri);
     if (m === null) throw RaftException.of(RaftError.EINVAL, `Bad snapshot uri "${uri}"`);
     const [, endpoint, id] = m;
@@ -711,14 +791,13 @@ export class Node {
           chunkBytes: flags.raft_max_byte_count_per_rpc,
         },
       );
-      writer.saveMeta(toStoredSnapshotMeta(meta));
     } catch (e) {
-      if (local !== null) await storage.close(local).catch(() => {});
       await storage.close(writer).catch(() => {});
       throw e;
+    } finally {
+      if (local !== null) await storage.close(local).catch(() => {});
     }
-    if (local !== null) await storage.close(local);
-    await storage.close(writer);
+    return writer;
   }
 
   // ------------------------------------------------------------------ reads
@@ -992,8 +1071,12 @@ export class Node {
     const core = this.#core;
     if (core === null || !this.#active()) return;
     const m = envelope.message;
-    if (m.type === "InstallSnapshot" && envelope.uri !== undefined) {
-      this.#snapshotUris.set(m.meta.index, envelope.uri);
+    if (m.type === "InstallSnapshot") {
+      if (envelope.uri !== undefined) this.#snapshotUris.set(m.meta.index, envelope.uri);
+      if (this.#needsDownload(core, m)) {
+        this.#startDownload({ ...envelope, message: m });
+        return;
+      }
     }
     try {
       core.step(m);

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { Configuration } from "../../src/conf/configuration.ts";
 import { RaftError } from "../../src/errors/status.ts";
 import { bootstrap } from "../../src/node/bootstrap.ts";
-import { Cluster, MockFsm, peerIds, rejectsWith, waitFor } from "./cluster.ts";
+import { Cluster, DEADLINE_MS, MockFsm, peerIds, rejectsWith, waitFor } from "./cluster.ts";
+import { flags } from "../../src/util/flags.ts";
 
 describe("braft node scenarios: snapshots", () => {
   it("RestoreSnapshot: a restarted leader restores from its snapshot plus the log", async () => {
@@ -215,6 +216,43 @@ describe("braft node scenarios: snapshots", () => {
       await node.snapshot(); // drops the log before the first snapshot
       await rejectsWith(node.readCommittedUserLog(1), RaftError.ELOGDELETED);
     } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("Leader_step_down_during_install_snapshot: the copy source dies mid-install; the follower still catches up", async () => {
+    const saved = flags.raft_max_byte_count_per_rpc;
+    flags.raft_max_byte_count_per_rpc = 1024; // many small copy calls
+    const peers = peerIds(3, 5600);
+    const c = new Cluster("installdie", peers);
+    try {
+      for (const p of peers) await c.start(p);
+      let leader = await c.waitLeader();
+      const lagger = c.followers()[0]!.nodeId();
+      await c.stop(lagger);
+      await c.apply(leader, 200, "x".repeat(200)); // ~40 KB of state
+      await leader.snapshot();
+      await c.apply(leader, 5, "b");
+      await leader.snapshot();
+      c.net.setDelay(2, 4); // slow the copy down
+      await c.start(lagger);
+      const node = c.nodes.get(lagger.key())!;
+      await waitFor(
+        () => node.describe().snapshotStatus === "DOWNLOADING" ? true : undefined,
+        DEADLINE_MS,
+        "download to start",
+      );
+      const old = leader.nodeId();
+      await c.stop(old); // the copy source goes away mid-download
+      c.net.setDelay(0, 0);
+      leader = await c.waitLeader();
+      await c.apply(leader, 5, "c");
+      await leader.snapshot();
+      await c.start(old);
+      await c.ensureSame();
+      assert.equal(c.fsm(lagger).logs.length, 210);
+    } finally {
+      flags.raft_max_byte_count_per_rpc = saved;
       await c.stopAll();
     }
   });
