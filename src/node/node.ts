@@ -9,13 +9,7 @@ import { Configuration } from "../conf/configuration.ts";
 import { ANY_PEER, PeerId } from "../conf/peer_id.ts";
 import { EntryType, type LogEntry } from "../core/entry.ts";
 import { RaftCore } from "../core/raft_core.ts";
-import type {
-  InstallSnapshotMessage,
-  Message,
-  Ready,
-  SnapshotMeta,
-  SoftState,
-} from "../core/types.ts";
+import type { Message, Ready, SoftState } from "../core/types.ts";
 import { encodeMessage, type MessageEnvelope } from "../codec/message_codec.ts";
 import { RaftError, RaftException, Status } from "../errors/status.ts";
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.ts";
@@ -24,15 +18,10 @@ import { Prng } from "../util/prng.ts";
 import { createLogStorage, createMetaStorage, createSnapshotStorage } from "../../storage/uri.ts";
 import type { LogStorage } from "../../storage/log/log_storage.ts";
 import type { RaftMetaStorage } from "../../storage/meta/meta_storage.ts";
-import type {
-  SnapshotReader,
-  SnapshotStorage,
-  SnapshotWriter,
-} from "../../storage/snapshot/snapshot.ts";
 import { type Closure, closure, type Task } from "./closure.ts";
-import { copySnapshot } from "./file_service.ts";
 import { FSMCaller } from "./fsm_caller.ts";
-import { fromStoredSnapshotMeta, LogManager, toStoredSnapshotMeta } from "./log_manager.ts";
+import { LogManager } from "./log_manager.ts";
+import { SnapshotExecutor } from "./snapshot_executor.ts";
 import { NodeManager } from "./node_manager.ts";
 import {
   type LeaderLeaseStatus,
@@ -110,14 +99,12 @@ export class Node {
   #manager: NodeManager | null = null;
   #log: LogStorage | null = null;
   #meta: RaftMetaStorage | null = null;
-  #snapshots: SnapshotStorage | null = null;
   #logManager: LogManager | null = null;
   #fsm!: StateMachine;
   #caller!: FSMCaller;
   #tickMs = 50;
   #electionTimeoutMs = 1000;
   #tickTimer: TimerHandle | null = null;
-  #snapshotTimer: TimerHandle | null = null;
   #driving = false;
   #driveQueued = false;
   #pending = new Map<number, Pending>();
@@ -131,11 +118,7 @@ export class Node {
   #leaderStartTerm = 0;
   #leaseEpoch = 0;
   #leaderStarted = false;
-  #snapshotStatus = "IDLE";
-  #lastSnapshot: SnapshotMeta = { index: 0, term: 0, conf: { peers: new Configuration() } };
-  #snapshotUris = new Map<number, string>();
-  #downloading = false;
-  #prepared: { meta: SnapshotMeta; writer: SnapshotWriter } | null = null;
+  #snapshotExecutor: SnapshotExecutor | null = null;
   #error: RaftException | null = null;
   #shutdownPromise: Promise<void> | null = null;
   #rejectedMessages = 0;
@@ -211,7 +194,7 @@ export class Node {
     }
     this.#state = NodeState.FOLLOWER;
     this.#scheduleTick();
-    this.#scheduleSnapshotTimer(true);
+    this.#snapshotExecutor?.start();
     this.#drive();
   }
 
@@ -234,23 +217,30 @@ export class Node {
     });
     let applied = 0;
     if (options.snapshotUri) {
-      this.#snapshots = await createSnapshotStorage(options.snapshotUri);
-      await this.#snapshots.init();
-      const reader = await this.#snapshots.open();
-      if (reader !== null) {
-        try {
-          const meta = fromStoredSnapshotMeta(reader.loadMeta());
-          this.#snapshotStatus = "LOADING";
-          await this.#caller.run("Loading snapshot", () => this.#fsm.onSnapshotLoad(reader));
-          this.#logManager.setInitialSnapshot(meta);
-          this.#caller.resetApplied(meta.index, meta.term);
-          this.#lastSnapshot = meta;
-          applied = meta.index;
-          if (this.#log.lastLogIndex() < meta.index) await this.#log.reset(meta.index + 1);
-        } finally {
-          this.#snapshotStatus = "IDLE";
-          await this.#snapshots.close(reader);
-        }
+      const storage = await createSnapshotStorage(options.snapshotUri);
+      await storage.init();
+      this.#snapshotExecutor = new SnapshotExecutor(storage, {
+        groupId: this.groupId,
+        endpoint: this.#peer.endpoint,
+        fsm: this.#fsm,
+        caller: this.#caller,
+        logManager: this.#logManager,
+        manager: this.#manager!,
+        core: () => this.#core,
+        active: () => this.#active(),
+        receive: (e) => this.receive(e),
+        drive: () => this.#drive(),
+        electionTimeoutMs: () => this.#electionTimeoutMs,
+      }, {
+        intervalS: options.snapshotIntervalS ?? 3600,
+        filterBeforeCopyRemote: options.filterBeforeCopyRemote ?? false,
+        clock: this.#clock,
+      });
+      const meta = await this.#snapshotExecutor.loadLatest();
+      if (meta !== null) {
+        this.#logManager.setInitialSnapshot(meta);
+        applied = meta.index;
+        if (this.#log.lastLogIndex() < meta.index) await this.#log.reset(meta.index + 1);
       }
     }
     // braft check_consistency: the log must continue the snapshot without a gap.
@@ -327,7 +317,7 @@ export class Node {
     this.#failWaiters(RaftException.of(RaftError.ESHUTDOWN, "Node is shutting down"));
     this.#manager?.remove(this);
     await this.#driveDone;
-    await this.#discardPrepared();
+    await this.#snapshotExecutor?.stop();
     if (wasInit) await this.#caller.shutdown();
     await this.#closeStorage();
     this.#state = NodeState.SHUTDOWN;
@@ -627,177 +617,10 @@ export class Node {
   async snapshot(): Promise<void> {
     const inactive = this.#inactiveStatus();
     if (inactive !== null) throw new RaftException(inactive);
-    if (this.#snapshots === null) {
+    if (this.#snapshotExecutor === null) {
       throw RaftException.of(RaftError.EINVAL, "Snapshot is not supported");
     }
-    if (this.#snapshotStatus !== "IDLE") {
-      throw RaftException.of(
-        RaftError.EBUSY,
-        `Is ${this.#snapshotStatus === "SAVING" ? "saving" : "loading"} another snapshot`,
-      );
-    }
-    this.#snapshotStatus = "SAVING";
-    const storage = this.#snapshots;
-    try {
-      const started = await this.#caller.run("Saving snapshot", async () => {
-        const index = this.#caller.lastAppliedIndex;
-        // braft raft_do_snapshot_min_index_gap: too little new state to be worth a snapshot.
-        if (index - this.#lastSnapshot.index < Math.max(1, flags.raft_do_snapshot_min_index_gap)) {
-          return null;
-        }
-        const meta = this.#core!.snapshotMetaAt(index);
-        const writer = await storage.create();
-        let settle!: (s: Status) => void;
-        const done = new Promise<Status>((r) => (settle = r));
-        await this.#fsm.onSnapshotSave(writer, once(closure((s) => settle(s))));
-        return { meta, writer, done };
-      });
-      if (started === null) return;
-      const status = await started.done;
-      if (!status.ok()) {
-        await storage.close(started.writer).catch(() => {});
-        throw new RaftException(status);
-      }
-      started.writer.saveMeta(toStoredSnapshotMeta(started.meta));
-      await storage.close(started.writer);
-      // Keep the log since the previous snapshot (one extra interval for lagging followers).
-      const keepFrom = this.#lastSnapshot.index + 1;
-      this.#lastSnapshot = started.meta;
-      await this.#logManager!.compact(started.meta, keepFrom);
-    } finally {
-      this.#snapshotStatus = "IDLE";
-    }
-  }
-
-  /**
-   * Installs the snapshot the core accepted: the files were normally downloaded before the
-   * InstallSnapshot message was stepped in (see `receive`), so this only publishes and loads.
-   */
-  async #installSnapshot(meta: SnapshotMeta): Promise<void> {
-    const storage = this.#snapshots;
-    if (storage === null) {
-      throw RaftException.of(RaftError.EINVAL, "Cannot install a snapshot: snapshotUri is not set");
-    }
-    try {
-      let writer = this.#takePrepared(meta);
-      // Fallback (the core asked for a snapshot we did not download first): copy it now.
-      for (let attempt = 0; writer === null; attempt++) {
-        this.#snapshotStatus = "DOWNLOADING";
-        const uri = this.#snapshotUris.get(meta.index);
-        try {
-          if (uri === undefined) {
-            throw RaftException.of(RaftError.EINVAL, "No copy URI for the snapshot");
-          }
-          writer = await this.#copySnapshot(storage, uri);
-        } catch (e) {
-          if (this.#state === NodeState.SHUTTING || this.#state === NodeState.SHUTDOWN) throw e;
-          await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** Math.min(attempt, 6))));
-        }
-      }
-      writer.saveMeta(toStoredSnapshotMeta(meta));
-      await storage.close(writer);
-      this.#snapshotStatus = "LOADING";
-      const reader = await storage.open();
-      if (reader === null) throw RaftException.of(RaftError.EIO, "Installed snapshot vanished");
-      try {
-        await this.#caller.run("Loading snapshot", () => this.#fsm.onSnapshotLoad(reader));
-      } finally {
-        await storage.close(reader);
-      }
-      this.#caller.resetApplied(meta.index, meta.term);
-      await this.#logManager!.installSnapshot(meta);
-      this.#lastSnapshot = meta;
-      this.#snapshotUris.clear();
-    } finally {
-      this.#snapshotStatus = "IDLE";
-    }
-  }
-
-  #takePrepared(meta: SnapshotMeta): SnapshotWriter | null {
-    const p = this.#prepared;
-    if (p === null || p.meta.index !== meta.index || p.meta.term !== meta.term) return null;
-    this.#prepared = null;
-    return p.writer;
-  }
-
-  async #discardPrepared(): Promise<void> {
-    const p = this.#prepared;
-    this.#prepared = null;
-    // Closing a writer without meta fails and removes its temporary files.
-    if (p !== null) await this.#snapshots?.close(p.writer).catch(() => {});
-  }
-
-  /**
-   * Whether an InstallSnapshot must have its files downloaded before the core sees it: it is
-   * current, newer than what is committed here, and not already in the log or downloaded.
-   */
-  #needsDownload(core: RaftCore, m: InstallSnapshotMessage): boolean {
-    if (this.#snapshots === null || m.term < core.term()) return false;
-    if (m.meta.index <= core.commitIndex() || core.termAt(m.meta.index) === m.meta.term) {
-      return false;
-    }
-    const p = this.#prepared;
-    return !(p !== null && p.meta.index === m.meta.index && p.meta.term === m.meta.term);
-  }
-
-  /**
-   * Downloads a snapshot in the background while the node keeps running (it can still vote,
-   * so a dying copy source never blocks an election), then steps the InstallSnapshot message
-   * into the core. A failed download is dropped: the leader sends InstallSnapshot again.
-   */
-  #startDownload(envelope: MessageEnvelope & { message: InstallSnapshotMessage }): void {
-    const storage = this.#snapshots!;
-    if (this.#downloading || envelope.uri === undefined || this.#snapshotStatus !== "IDLE") return;
-    this.#downloading = true;
-    this.#snapshotStatus = "DOWNLOADING";
-    const meta = envelope.message.meta;
-    void (async () => {
-      try {
-        await this.#discardPrepared();
-        const writer = await this.#copySnapshot(storage, envelope.uri!);
-        this.#prepared = { meta, writer };
-      } catch {
-        return;
-      } finally {
-        this.#downloading = false;
-        if (this.#snapshotStatus === "DOWNLOADING") this.#snapshotStatus = "IDLE";
-      }
-      if (!this.#active()) return this.#discardPrepared();
-      this.receive(envelope);
-      // The core turned it down (stale term, or already covered): free the writer.
-      const core = this.#core!;
-      const pending = core.firstIndex() === meta.index + 1 &&
-        this.#logManager!.snapshotMeta().index !== meta.index;
-      if (!pending) await this.#discardPrepared();
-    })();
-  }
-
-  /** Copies a remote snapshot's files into a new writer (not yet published). */
-  async #copySnapshot(storage: SnapshotStorage, uri: string): Promise<SnapshotWriter> {
-    const m = /^remote:\/\/(.+)\/(\d+)$/.exec(uri);
-    if (m === null) throw RaftException.of(RaftError.EINVAL, `Bad snapshot uri "${uri}"`);
-    const [, endpoint, id] = m;
-    const writer = await storage.create();
-    let local: SnapshotReader | null = null;
-    try {
-      if (this.#options.filterBeforeCopyRemote) local = await storage.open();
-      await copySnapshot(
-        (req, opts) => this.#manager!.callFile(endpoint!, this.groupId, req, opts),
-        Number(id),
-        writer,
-        {
-          call: { timeoutMs: Math.max(5000, this.#electionTimeoutMs * 5) },
-          local,
-          chunkBytes: flags.raft_max_byte_count_per_rpc,
-        },
-      );
-    } catch (e) {
-      await storage.close(writer).catch(() => {});
-      throw e;
-    } finally {
-      if (local !== null) await storage.close(local).catch(() => {});
-    }
-    return writer;
+    await this.#snapshotExecutor.save();
   }
 
   // ------------------------------------------------------------------ reads
@@ -1023,7 +846,7 @@ export class Node {
       term: core?.term() ?? 0,
       confIndex: confRecords.length > 0
         ? confRecords[confRecords.length - 1]!.index
-        : this.#lastSnapshot.index,
+        : (this.#snapshotExecutor?.lastSnapshot.index ?? 0),
       peers: conf?.peers.peers.map(String) ?? [],
       learners: conf?.learners?.peers.map(String) ?? [],
       oldPeers: conf?.oldPeers?.peers.map(String) ?? [],
@@ -1038,7 +861,7 @@ export class Node {
       snapshotTimer: timer(
         "snapshot",
         (this.#options?.snapshotIntervalS ?? 3600) * 1000,
-        this.#snapshotTimer !== null,
+        this.#snapshotExecutor?.timerArmed ?? false,
       ),
       firstIndex: this.#log?.firstLogIndex() ?? 0,
       lastIndex: this.#log?.lastLogIndex() ?? 0,
@@ -1047,9 +870,9 @@ export class Node {
       lastLogId: { index: core?.lastIndex() ?? 0, term: core?.lastTerm() ?? 0 },
       stateMachine: this.#caller?.activity ?? "Idle",
       lastCommittedIndex: core?.commitIndex() ?? 0,
-      lastSnapshotIndex: this.#lastSnapshot.index,
-      lastSnapshotTerm: this.#lastSnapshot.term,
-      snapshotStatus: this.#snapshotStatus,
+      lastSnapshotIndex: this.#snapshotExecutor?.lastSnapshot.index ?? 0,
+      lastSnapshotTerm: this.#snapshotExecutor?.lastSnapshot.term ?? 0,
+      snapshotStatus: this.#snapshotExecutor?.status ?? "IDLE",
       followers: (core?.followers() ?? []).map((f) => ({
         peer: PeerId.parse(f.id).toString(),
         nextIndex: f.next,
@@ -1071,12 +894,11 @@ export class Node {
     const core = this.#core;
     if (core === null || !this.#active()) return;
     const m = envelope.message;
-    if (m.type === "InstallSnapshot") {
-      if (envelope.uri !== undefined) this.#snapshotUris.set(m.meta.index, envelope.uri);
-      if (this.#needsDownload(core, m)) {
-        this.#startDownload({ ...envelope, message: m });
-        return;
-      }
+    if (
+      m.type === "InstallSnapshot" &&
+      this.#snapshotExecutor?.interceptInstall(core, { ...envelope, message: m })
+    ) {
+      return; // re-delivered once its files are downloaded
     }
     try {
       core.step(m);
@@ -1108,31 +930,11 @@ export class Node {
       }
       let uri: string | undefined;
       if (m.type === "InstallSnapshot") {
-        uri = this.#snapshotCopyUri();
+        uri = this.#snapshotExecutor?.copyUri();
         if (uri === undefined) continue; // nothing to serve yet; the core retries
       }
       manager.transport.send(endpoint, encodeMessage(this.groupId, m, uri));
     }
-  }
-
-  #copyUri: { index: number; uri: string } | null = null;
-
-  #snapshotCopyUri(): string | undefined {
-    if (this.#copyUri !== null && this.#copyUri.index === this.#lastSnapshot.index) {
-      return this.#copyUri.uri;
-    }
-    const storage = this.#snapshots;
-    if (storage === null || this.#lastSnapshot.index === 0) return undefined;
-    // Open the reader asynchronously; the next InstallSnapshot carries the URI.
-    void storage.open().then((reader) => {
-      if (reader === null) return;
-      const index = reader.loadMeta().lastIncludedIndex;
-      const id = this.#manager!.fileService.register(reader, () => storage.close(reader));
-      this.#copyUri = { index, uri: `remote://${this.#peer.endpoint}/${id}` };
-      this.#core?.notifyStorageReady();
-      this.#drive();
-    }, () => {});
-    return undefined;
   }
 
   // ------------------------------------------------------------------ the Ready loop
@@ -1186,7 +988,18 @@ export class Node {
     if (rd.softState !== undefined) this.#onSoftState(rd.softState, rd);
     this.#send(rd.messages);
     const lm = this.#logManager!;
-    if (rd.snapshot !== undefined) await this.#installSnapshot(rd.snapshot);
+    if (rd.snapshot !== undefined) {
+      if (this.#snapshotExecutor === null) {
+        throw RaftException.of(
+          RaftError.EINVAL,
+          "Cannot install a snapshot: snapshotUri is not set",
+        );
+      }
+      await this.#snapshotExecutor.install(
+        rd.snapshot,
+        () => this.#state === NodeState.SHUTTING || this.#state === NodeState.SHUTDOWN,
+      );
+    }
     if (rd.entries.length > 0) await lm.append(rd.entries);
     if (rd.hardState !== undefined) await lm.setHardState(rd.hardState);
     this.#send(rd.messagesAfterPersist);
@@ -1353,25 +1166,9 @@ export class Node {
     }, this.#tickMs);
   }
 
-  #scheduleSnapshotTimer(first: boolean): void {
-    const interval = this.#options.snapshotIntervalS ?? 3600;
-    if (this.#snapshots === null || interval <= 0) return;
-    const ms = interval * 1000;
-    const delay = first ? 1000 + Math.random() * Math.max(0, ms - 1000) : ms;
-    this.#snapshotTimer = this.#clock.setTimer(() => {
-      this.#snapshotTimer = null;
-      if (!this.#active()) return;
-      this.snapshot().catch(() => {}).finally(() => {
-        if (this.#active()) this.#scheduleSnapshotTimer(false);
-      });
-    }, delay);
-  }
-
   #clearTimers(): void {
     if (this.#tickTimer !== null) this.#clock.clearTimer(this.#tickTimer);
-    if (this.#snapshotTimer !== null) this.#clock.clearTimer(this.#snapshotTimer);
     this.#tickTimer = null;
-    this.#snapshotTimer = null;
   }
 
   #active(): boolean {

@@ -1,0 +1,386 @@
+/**
+ * `SnapshotExecutor`: a node's snapshots — saving (`node.snapshot()` and the interval timer),
+ * loading at startup, serving them to lagging followers and installing one from the leader.
+ *
+ * @module
+ */
+
+import { Configuration } from "../conf/configuration.ts";
+import type { RaftCore } from "../core/raft_core.ts";
+import type { InstallSnapshotMessage, SnapshotMeta } from "../core/types.ts";
+import type { MessageEnvelope } from "../codec/message_codec.ts";
+import { RaftError, RaftException, type Status } from "../errors/status.ts";
+import type { Clock, TimerHandle } from "../util/clock.ts";
+import { flags } from "../util/flags.ts";
+import type {
+  SnapshotReader,
+  SnapshotStorage,
+  SnapshotWriter,
+} from "../../storage/snapshot/snapshot.ts";
+import { closure } from "./closure.ts";
+import { copySnapshot } from "./file_service.ts";
+import type { FSMCaller } from "./fsm_caller.ts";
+import { fromStoredSnapshotMeta, type LogManager, toStoredSnapshotMeta } from "./log_manager.ts";
+import type { NodeManager } from "./node_manager.ts";
+import type { StateMachine } from "./state_machine.ts";
+
+/** What the executor needs from its node. */
+export interface SnapshotHost {
+  /** The raft group (for file-copy calls). */
+  readonly groupId: string;
+  /** This node's endpoint, put into copy URIs. */
+  readonly endpoint: string;
+  /** The user's state machine. */
+  readonly fsm: StateMachine;
+  /** Serialises state machine callbacks. */
+  readonly caller: FSMCaller;
+  /** The node's log view. */
+  readonly logManager: LogManager;
+  /** The node's endpoint router (file service and calls). */
+  readonly manager: NodeManager;
+  /** The core (null before init). */
+  core(): RaftCore | null;
+  /** Whether the node is running (not stopped, not in error). */
+  active(): boolean;
+  /** Re-delivers a message to the node (after its snapshot was downloaded). */
+  receive(envelope: MessageEnvelope): void;
+  /** Asks the node to run its Ready loop. */
+  drive(): void;
+  /** The current election timeout (copy calls time out after a few of these). */
+  electionTimeoutMs(): number;
+}
+
+/** Options of a {@linkcode SnapshotExecutor}. */
+export interface SnapshotExecutorOptions {
+  /** Seconds between automatic snapshots (≤ 0 disables; first firing random). */
+  intervalS: number;
+  /** Skip downloading files whose name and checksum match the local snapshot. */
+  filterBeforeCopyRemote: boolean;
+  /** Timers. */
+  clock: Clock;
+}
+
+/** braft's `snapshot_status` values. */
+export type SnapshotStatus = "IDLE" | "SAVING" | "DOWNLOADING" | "LOADING";
+
+const NO_SNAPSHOT: SnapshotMeta = { index: 0, term: 0, conf: { peers: new Configuration() } };
+
+/**
+ * Saves, serves and installs one node's snapshots.
+ *
+ * Installing from the leader happens in two steps so that the node never stops voting while
+ * it copies: `interceptInstall` downloads the files in the background *before* the core sees
+ * the InstallSnapshot message (the node keeps running; a failed copy is dropped and the
+ * leader retries), then `install` publishes and loads them when the core hands the snapshot
+ * out in a Ready.
+ *
+ * @internal
+ */
+export class SnapshotExecutor {
+  readonly #storage: SnapshotStorage;
+  readonly #host: SnapshotHost;
+  readonly #options: SnapshotExecutorOptions;
+  #status: SnapshotStatus = "IDLE";
+  #last: SnapshotMeta = NO_SNAPSHOT;
+  #timer: TimerHandle | null = null;
+  #copyUri: { index: number; uri: string } | null = null;
+  #uris = new Map<number, string>();
+  #downloading = false;
+  #prepared: { meta: SnapshotMeta; writer: SnapshotWriter } | null = null;
+
+  /**
+   * @param storage An initialised snapshot storage.
+   * @param host The node.
+   * @param options Interval, copy filter and clock.
+   */
+  constructor(storage: SnapshotStorage, host: SnapshotHost, options: SnapshotExecutorOptions) {
+    this.#storage = storage;
+    this.#host = host;
+    this.#options = options;
+  }
+
+  /** IDLE, SAVING, DOWNLOADING or LOADING. */
+  get status(): SnapshotStatus {
+    return this.#status;
+  }
+
+  /** The latest snapshot this node has (index 0 when none). */
+  get lastSnapshot(): SnapshotMeta {
+    return this.#last;
+  }
+
+  /** Whether the interval timer is armed. */
+  get timerArmed(): boolean {
+    return this.#timer !== null;
+  }
+
+  /**
+   * Loads the newest local snapshot into the state machine (at init, before the core exists).
+   *
+   * @returns Its meta, or `null` when there is no snapshot.
+   * @throws The state machine's error if `onSnapshotLoad` fails.
+   */
+  async loadLatest(): Promise<SnapshotMeta | null> {
+    const reader = await this.#storage.open();
+    if (reader === null) return null;
+    this.#status = "LOADING";
+    try {
+      const meta = fromStoredSnapshotMeta(reader.loadMeta());
+      await this.#host.caller.run("Loading snapshot", () => this.#host.fsm.onSnapshotLoad(reader));
+      this.#host.caller.resetApplied(meta.index, meta.term);
+      this.#last = meta;
+      return meta;
+    } finally {
+      this.#status = "IDLE";
+      await this.#storage.close(reader);
+    }
+  }
+
+  /** Arms the interval timer (first firing random in `[1 s, interval]`, as braft). */
+  start(): void {
+    this.#arm(true);
+  }
+
+  /** Stops the timer and drops a downloaded but not installed snapshot. */
+  async stop(): Promise<void> {
+    if (this.#timer !== null) this.#options.clock.clearTimer(this.#timer);
+    this.#timer = null;
+    await this.#discardPrepared();
+  }
+
+  #arm(first: boolean): void {
+    const interval = this.#options.intervalS;
+    if (interval <= 0) return;
+    const ms = interval * 1000;
+    const delay = first ? 1000 + Math.random() * Math.max(0, ms - 1000) : ms;
+    this.#timer = this.#options.clock.setTimer(() => {
+      this.#timer = null;
+      if (!this.#host.active()) return;
+      this.save().catch(() => {}).finally(() => {
+        if (this.#host.active()) this.#arm(false);
+      });
+    }, delay);
+  }
+
+  /**
+   * Takes a snapshot of the applied state, then drops the log before the previous snapshot
+   * (one extra interval of log stays for lagging followers, as braft).
+   *
+   * @returns Resolves when the snapshot is durable.
+   * @throws {RaftException} EBUSY when another snapshot is being saved, downloaded or loaded;
+   *   the state machine's status when `onSnapshotSave` fails.
+   */
+  async save(): Promise<void> {
+    if (this.#status !== "IDLE") {
+      throw RaftException.of(
+        RaftError.EBUSY,
+        `Is ${this.#status === "SAVING" ? "saving" : "loading"} another snapshot`,
+      );
+    }
+    this.#status = "SAVING";
+    const storage = this.#storage;
+    const host = this.#host;
+    try {
+      const started = await host.caller.run("Saving snapshot", async () => {
+        const index = host.caller.lastAppliedIndex;
+        // braft raft_do_snapshot_min_index_gap: too little new state to be worth a snapshot.
+        if (index - this.#last.index < Math.max(1, flags.raft_do_snapshot_min_index_gap)) {
+          return null;
+        }
+        const meta = host.core()!.snapshotMetaAt(index);
+        const writer = await storage.create();
+        let settle!: (s: Status) => void;
+        const done = new Promise<Status>((r) => (settle = r));
+        let ran = false;
+        await host.fsm.onSnapshotSave(
+          writer,
+          closure((s) => {
+            if (!ran) settle(s);
+            ran = true;
+          }),
+        );
+        return { meta, writer, done };
+      });
+      if (started === null) return;
+      // onSnapshotSave may finish its files later; applying goes on meanwhile.
+      const status = await started.done;
+      if (!status.ok()) {
+        await storage.close(started.writer).catch(() => {});
+        throw new RaftException(status);
+      }
+      started.writer.saveMeta(toStoredSnapshotMeta(started.meta));
+      await storage.close(started.writer);
+      const keepFrom = this.#last.index + 1;
+      this.#last = started.meta;
+      await host.logManager.compact(started.meta, keepFrom);
+    } finally {
+      this.#status = "IDLE";
+    }
+  }
+
+  // ------------------------------------------------------------------ leader side
+
+  /**
+   * The copy URI to put into an outgoing InstallSnapshot, or `undefined` while the reader for
+   * the latest snapshot is still being opened (the core sends InstallSnapshot again).
+   *
+   * @returns `remote://host:port/<reader id>` or `undefined`.
+   */
+  copyUri(): string | undefined {
+    if (this.#copyUri !== null && this.#copyUri.index === this.#last.index) {
+      return this.#copyUri.uri;
+    }
+    if (this.#last.index === 0) return undefined;
+    const storage = this.#storage;
+    void storage.open().then((reader) => {
+      if (reader === null) return;
+      const index = reader.loadMeta().lastIncludedIndex;
+      const id = this.#host.manager.fileService.register(reader, () => storage.close(reader));
+      this.#copyUri = { index, uri: `remote://${this.#host.endpoint}/${id}` };
+      this.#host.core()?.notifyStorageReady();
+      this.#host.drive();
+    }, () => {});
+    return undefined;
+  }
+
+  // ------------------------------------------------------------------ follower side
+
+  /**
+   * Looks at an incoming InstallSnapshot before the core does.
+   *
+   * @param core The node's core.
+   * @param envelope The message and its copy URI.
+   * @returns `true` when the message was taken (its files are being downloaded; it is
+   *   re-delivered once they are), `false` when the core should see it now.
+   */
+  interceptInstall(
+    core: RaftCore,
+    envelope: MessageEnvelope & { message: InstallSnapshotMessage },
+  ): boolean {
+    const m = envelope.message;
+    if (envelope.uri !== undefined) this.#uris.set(m.meta.index, envelope.uri);
+    if (m.term < core.term()) return false; // stale: the core rejects it
+    if (m.meta.index <= core.commitIndex() || core.termAt(m.meta.index) === m.meta.term) {
+      return false;
+    }
+    const p = this.#prepared;
+    if (p !== null && p.meta.index === m.meta.index && p.meta.term === m.meta.term) return false;
+    this.#download(envelope);
+    return true;
+  }
+
+  #download(envelope: MessageEnvelope & { message: InstallSnapshotMessage }): void {
+    if (this.#downloading || envelope.uri === undefined || this.#status !== "IDLE") return;
+    this.#downloading = true;
+    this.#status = "DOWNLOADING";
+    const meta = envelope.message.meta;
+    void (async () => {
+      try {
+        await this.#discardPrepared();
+        this.#prepared = { meta, writer: await this.#copy(envelope.uri!) };
+      } catch {
+        return; // dropped: the leader sends InstallSnapshot again
+      } finally {
+        this.#downloading = false;
+        if (this.#status === "DOWNLOADING") this.#status = "IDLE";
+      }
+      if (!this.#host.active()) return this.#discardPrepared();
+      this.#host.receive(envelope);
+      // The core turned it down (stale term, or already covered): free the writer.
+      const core = this.#host.core()!;
+      const pending = core.firstIndex() === meta.index + 1 &&
+        this.#host.logManager.snapshotMeta().index !== meta.index;
+      if (!pending) await this.#discardPrepared();
+    })();
+  }
+
+  /**
+   * Installs the snapshot the core accepted: publishes the downloaded files (or, if they were
+   * not downloaded first, copies them now, retrying), loads them into the state machine and
+   * resets the log to it.
+   *
+   * @param meta The snapshot from the Ready.
+   * @param stopping Whether the node is shutting down (stops retrying).
+   */
+  async install(meta: SnapshotMeta, stopping: () => boolean): Promise<void> {
+    const storage = this.#storage;
+    try {
+      let writer = this.#takePrepared(meta);
+      for (let attempt = 0; writer === null; attempt++) {
+        this.#status = "DOWNLOADING";
+        const uri = this.#uris.get(meta.index);
+        try {
+          if (uri === undefined) {
+            throw RaftException.of(RaftError.EINVAL, "No copy URI for the snapshot");
+          }
+          writer = await this.#copy(uri);
+        } catch (e) {
+          if (stopping()) throw e;
+          await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** Math.min(attempt, 6))));
+        }
+      }
+      writer.saveMeta(toStoredSnapshotMeta(meta));
+      await storage.close(writer);
+      this.#status = "LOADING";
+      const reader = await storage.open();
+      if (reader === null) throw RaftException.of(RaftError.EIO, "Installed snapshot vanished");
+      try {
+        await this.#host.caller.run(
+          "Loading snapshot",
+          () => this.#host.fsm.onSnapshotLoad(reader),
+        );
+      } finally {
+        await storage.close(reader);
+      }
+      this.#host.caller.resetApplied(meta.index, meta.term);
+      await this.#host.logManager.installSnapshot(meta);
+      this.#last = meta;
+      this.#uris.clear();
+    } finally {
+      this.#status = "IDLE";
+    }
+  }
+
+  #takePrepared(meta: SnapshotMeta): SnapshotWriter | null {
+    const p = this.#prepared;
+    if (p === null || p.meta.index !== meta.index || p.meta.term !== meta.term) return null;
+    this.#prepared = null;
+    return p.writer;
+  }
+
+  async #discardPrepared(): Promise<void> {
+    const p = this.#prepared;
+    this.#prepared = null;
+    // Closing a writer without meta fails and removes its temporary files.
+    if (p !== null) await this.#storage.close(p.writer).catch(() => {});
+  }
+
+  /** Copies a remote snapshot's files into a new writer (not yet published). */
+  async #copy(uri: string): Promise<SnapshotWriter> {
+    const m = /^remote:\/\/(.+)\/(\d+)$/.exec(uri);
+    if (m === null) throw RaftException.of(RaftError.EINVAL, `Bad snapshot uri "${uri}"`);
+    const [, endpoint, id] = m;
+    const storage = this.#storage;
+    const writer = await storage.create();
+    let local: SnapshotReader | null = null;
+    try {
+      if (this.#options.filterBeforeCopyRemote) local = await storage.open();
+      await copySnapshot(
+        (req, opts) => this.#host.manager.callFile(endpoint!, this.#host.groupId, req, opts),
+        Number(id),
+        writer,
+        {
+          call: { timeoutMs: Math.max(5000, this.#host.electionTimeoutMs() * 5) },
+          local,
+          chunkBytes: flags.raft_max_byte_count_per_rpc,
+        },
+      );
+    } catch (e) {
+      await storage.close(writer).catch(() => {});
+      throw e;
+    } finally {
+      if (local !== null) await storage.close(local).catch(() => {});
+    }
+    return writer;
+  }
+}
