@@ -647,18 +647,20 @@ export class RaftCore {
   /**
    * Asks for a linearizable read barrier. The answer arrives in `Ready.readStates`: once the
    * state machine has applied `index`, reads reflect every write acknowledged before.
-   * Served from the lease when valid, else confirmed by a heartbeat quorum.
+   * Served from the lease when valid (and `allowLease`), else confirmed by a heartbeat quorum.
    *
    * @param ctx Caller context, returned in the ReadState.
+   * @param allowLease Whether the lease may answer (the driver passes `false` when its clock
+   *   says ticks have lagged real time, so the tick-based lease cannot be trusted).
    * @returns OK if queued, EPERM if not leader.
    */
-  readIndex(ctx: unknown): Status {
+  readIndex(ctx: unknown, allowLease = true): Status {
     if (this.#role !== "leader") return new Status(RaftError.EPERM, "Not leader");
     if (!this.#committedInTerm) {
       this.#readsBeforeCommit.push(ctx);
       return Status.OK();
     }
-    this.#serveRead(ctx);
+    this.#serveRead(ctx, allowLease);
     return Status.OK();
   }
 
@@ -1408,7 +1410,8 @@ export class RaftCore {
       this.#committedInTerm = true;
       const waiting = this.#readsBeforeCommit;
       this.#readsBeforeCommit = [];
-      for (const ctx of waiting) this.#serveRead(ctx);
+      // Confirmed by a heartbeat round: the lease check of the request time may be stale.
+      for (const ctx of waiting) this.#serveRead(ctx, false);
     }
     const cc = this.#confChange;
     if (cc === null && this.#log.committed >= this.#pendingConfIndex && !this.#isVoter()) {
@@ -1494,10 +1497,10 @@ export class RaftCore {
     this.#pendingConfIndex = cc.index;
   }
 
-  #serveRead(ctx: unknown): void {
+  #serveRead(ctx: unknown, allowLease: boolean): void {
     const single = this.#conf.voters.length === 1 && this.#conf.voters[0] === this.#id &&
       this.#conf.oldVoters.length === 0;
-    if (single || this.isLeaderLeaseValid()) {
+    if (single || (allowLease && this.isLeaderLeaseValid())) {
       this.#readStates.push({ ctx, index: this.#log.committed, status: Status.OK() });
       return;
     }

@@ -122,6 +122,8 @@ export class Node {
   #error: RaftException | null = null;
   #shutdownPromise: Promise<void> | null = null;
   #rejectedMessages = 0;
+  /** Clock readings of the latest ticks, oldest first (for the lease's real-time check). */
+  #tickTimes: number[] = [];
   #driveDone: Promise<void> = Promise.resolve();
 
   /**
@@ -635,7 +637,7 @@ export class Node {
     const inactive = this.#inactiveStatus();
     if (inactive !== null) return Promise.reject(new RaftException(inactive));
     const seq = ++this.#readSeq;
-    const st = this.#core!.readIndex(seq);
+    const st = this.#core!.readIndex(seq, this.#ticksKeptPace());
     if (!st.ok()) return Promise.reject(new RaftException(st));
     const p = new Promise<number>((resolve, reject) =>
       this.#readWaiters.set(seq, { resolve, reject })
@@ -708,7 +710,21 @@ export class Node {
    * @returns `true` when the leader lease is valid.
    */
   isLeaderLeaseValid(): boolean {
-    return this.#core?.isLeaderLeaseValid() ?? false;
+    const core = this.#core;
+    return core !== null && core.isLeaderLeaseValid() && this.#ticksKeptPace();
+  }
+
+  #ticksKeptPace(): boolean {
+    // The core measures the lease in ticks. A stalled event loop delays ticks, so ticks can lag
+    // real time and an expired lease would still look valid. The core's lease runs from a
+    // heartbeat sent at most TICKS_PER_ELECTION - 2 ticks ago; require those ticks (and the
+    // time since) to have taken less than one real election timeout. Followers count their
+    // vote-refusal window on timers that never fire early, so this keeps the two sound.
+    const window = TICKS_PER_ELECTION - 2;
+    const times = this.#tickTimes;
+    if (times.length <= window) return false;
+    const since = times[times.length - 1 - window]!;
+    return this.#clock.now() - since < this.#electionTimeoutMs;
   }
 
   /**
@@ -728,7 +744,7 @@ export class Node {
       return { state: LeaseState.NOT_READY, term: core.term(), leaseEpoch: this.#leaseEpoch };
     }
     return {
-      state: core.isLeaderLeaseValid() ? LeaseState.VALID : LeaseState.EXPIRED,
+      state: this.isLeaderLeaseValid() ? LeaseState.VALID : LeaseState.EXPIRED,
       term: core.term(),
       leaseEpoch: this.#leaseEpoch,
     };
@@ -1160,6 +1176,8 @@ export class Node {
     this.#tickTimer = this.#clock.setTimer(() => {
       this.#tickTimer = null;
       if (!this.#active()) return;
+      this.#tickTimes.push(this.#clock.now());
+      if (this.#tickTimes.length > TICKS_PER_ELECTION) this.#tickTimes.shift();
       this.#core!.tick();
       this.#drive();
       this.#scheduleTick();

@@ -334,6 +334,19 @@ describe("reads and modes", () => {
     assert.ok(!core.isLeaderLeaseValid(), "the lease expires without acknowledgements");
   });
 
+  it("readIndex(ctx, false) ignores a valid lease and confirms with a heartbeat round", () => {
+    const net = new ManualNet(3, { leaseEnabled: true });
+    net.elect(key(1));
+    net.tick(2);
+    const core = net.core(key(1));
+    assert.ok(core.isLeaderLeaseValid());
+    core.readIndex("confirmed", false);
+    net.drain();
+    assert.equal(net.reads.get(key(1))!.length, 0, "not answered from the lease");
+    net.stabilize();
+    assert.deepEqual(net.reads.get(key(1))!.map((r) => r.ctx), ["confirmed"]);
+  });
+
   it("readonly mode refuses writes with EREADONLY, also when a majority is readonly", () => {
     const net = new ManualNet(3);
     net.elect(key(1));

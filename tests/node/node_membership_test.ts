@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { Configuration } from "../../src/conf/configuration.ts";
 import { RaftError, RaftException } from "../../src/errors/status.ts";
 import { Node } from "../../src/node/node.ts";
+import { type Clock, systemClock } from "../../src/util/clock.ts";
 import { Prng } from "../../src/util/prng.ts";
 import { MemoryNetwork } from "../../transports/memory/memory_network.ts";
 import {
@@ -227,7 +228,7 @@ describe("braft node scenarios: readonly, reads, learners", () => {
 
   it("leader lease: valid on a settled leader with the flag; disabled without it", async () => {
     const peers = peerIds(3);
-    const c = new Cluster("lease", peers, { enableLeaderLease: true });
+    const c = new Cluster("lease", peers, { enableLeaderLease: true, electionTimeoutMs: 2000 });
     try {
       for (const p of peers) await c.start(p);
       const leader = await c.waitLeader();
@@ -252,6 +253,35 @@ describe("braft node scenarios: readonly, reads, learners", () => {
       assert.equal(n.isLeaderLeaseValid(), false);
     } finally {
       await d.stopAll();
+    }
+  });
+
+  it("the lease lapses when ticks lag real time (a stalled event loop)", async () => {
+    let offset = 0;
+    const clock: Clock = {
+      now: () => systemClock.now() + offset,
+      setTimer: (fn, ms) => systemClock.setTimer(fn, ms),
+      clearTimer: (h) => systemClock.clearTimer(h),
+    };
+    const peers = peerIds(3, 6200);
+    const c = new Cluster("leasestall", peers, {
+      enableLeaderLease: true,
+      electionTimeoutMs: 2000,
+    });
+    try {
+      for (const p of peers) await c.start(p, { extra: { clock } });
+      const leader = await c.waitLeader();
+      await c.apply(leader, 2);
+      await waitFor(
+        () => leader.isLeaderLeaseValid() ? true : undefined,
+        DEADLINE_MS,
+        "a valid lease",
+      );
+      offset += 10_000; // ten seconds pass with no tick: the followers may have elected anyone
+      assert.equal(leader.isLeaderLeaseValid(), false);
+      assert.equal(leader.getLeaderLeaseStatus().state, 2);
+    } finally {
+      await c.stopAll();
     }
   });
 
