@@ -59,6 +59,7 @@ const SCHEMAS: Record<Message["type"], Record<string, FieldKind>> = {
     readonly: "bool",
     sentTick: "int",
     readSeq: "int",
+    priority: "int",
   },
   InstallSnapshot: {},
   InstallSnapshotResp: { success: "bool", index: "int" },

@@ -521,6 +521,7 @@ export class RaftCore {
           readonly: this.#readonly,
           sentTick: 0,
           readSeq: 0,
+          priority: this.#priority,
         });
       } else if (m.type === "PreVote") {
         this.#send({
@@ -1168,6 +1169,7 @@ export class RaftCore {
       readonly: this.#readonly,
       sentTick: m.sentTick,
       readSeq: m.readSeq,
+      priority: this.#priority,
     });
   }
 
@@ -1243,6 +1245,7 @@ export class RaftCore {
     pr.recentActive = true;
     pr.lastRespTick = this.#ticks;
     pr.readonly = m.readonly;
+    this.#peerPriority.set(m.from, m.priority);
     if (m.sentTick > pr.ackedSentTick) pr.ackedSentTick = m.sentTick;
     if (m.readSeq > pr.readSeq) {
       pr.readSeq = m.readSeq;

@@ -128,6 +128,8 @@ export interface AppendEntriesRespMessage extends MessageBase {
   readonly sentTick: number;
   /** Echo of the request's `readSeq`. */
   readonly readSeq: number;
+  /** The follower's election priority (a leader hands over to a caught-up higher one). */
+  readonly priority: number;
 }
 
 /** InstallSnapshot: carries only the meta; the runtime copies the files. */

@@ -1228,6 +1228,10 @@ function validateOptions(o: NodeOptions): void {
   if (o.transport === undefined) {
     bad("options.transport is required (e.g. a MemoryNetwork's transport)");
   }
+  const pri = o.electionPriority;
+  if (pri !== undefined && !(Number.isSafeInteger(pri) && pri >= 0)) {
+    bad(`electionPriority ${pri} must be a non-negative integer`);
+  }
   const t = o.electionTimeoutMs;
   if (t !== undefined && !(Number.isFinite(t) && t > 0)) bad(`electionTimeoutMs ${t} must be > 0`);
   if (o.initialConf !== undefined) {

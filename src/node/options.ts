@@ -37,9 +37,10 @@ export interface NodeOptions {
   /** Refuse CLI requests with EACCES (default false). */
   disableCli?: boolean;
   /**
-   * Election priority (default 1). A node with priority 0 never starts an election on its own
-   * timer (it can still be elected through `vote()` or a transfer). Peers do not yet exchange
-   * priorities, so a leader does not hand over to a higher-priority peer by itself.
+   * Election priority, a non-negative integer (default 1). A node with priority 0 never starts
+   * an election on its own timer (it can still be elected through `vote()` or a transfer). A
+   * leader hands leadership over to a caught-up voter with a higher priority (followers report
+   * theirs in every AppendEntries answer).
    */
   electionPriority?: number;
   /** Enable the leader lease (braft `raft_enable_leader_lease`; default false). */

@@ -58,6 +58,7 @@ const samples: Message[] = [
     readonly: true,
     sentTick: 99,
     readSeq: 2,
+    priority: 3,
   },
   {
     ...base,

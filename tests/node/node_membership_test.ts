@@ -352,6 +352,7 @@ describe("misuse gets a clear error, never a hang", () => {
     await rejectsWith(node.init({ ...base, logUri: "" }), RaftError.EINVAL);
     await rejectsWith(node.init({ ...base, logUri: "nonsense" }), RaftError.EINVAL);
     await rejectsWith(node.init({ ...base, electionTimeoutMs: -5 }), RaftError.EINVAL);
+    await rejectsWith(node.init({ ...base, electionPriority: -1 }), RaftError.EINVAL);
     await rejectsWith(node.init({ ...base, initialConf: "not a conf" }), RaftError.EINVAL);
     await rejectsWith(
       node.init({ ...base, transport: net.transport("127.0.0.1:9999") }),

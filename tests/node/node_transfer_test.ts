@@ -123,6 +123,29 @@ describe("braft node scenarios: leadership transfer", () => {
     }
   });
 
+  it("electionPriority: leadership moves to the caught-up peer with the highest priority", async () => {
+    const peers = peerIds(3, 5310);
+    const c = new Cluster("priority", peers);
+    try {
+      const favourite = peers[2]!;
+      // The others elect a leader first, so only a handover can make the favourite lead.
+      await c.start(peers[0]!);
+      await c.start(peers[1]!);
+      const first = await c.waitLeader();
+      assert.ok(!first.nodeId().equals(favourite));
+      await c.start(favourite, { extra: { electionPriority: 5 } });
+      const leader = await waitFor(
+        () => (c.nodes.get(favourite.key())?.isLeader() ? c.nodes.get(favourite.key()) : undefined),
+        DEADLINE_MS,
+        "the high-priority peer to lead",
+      );
+      await c.apply(leader, 3);
+      await c.ensureSame();
+    } finally {
+      await c.stopAll();
+    }
+  });
+
   it("shutting_leader_triggers_timeout_now: a new leader appears within one election timeout", async () => {
     const peers = peerIds(3);
     const c = new Cluster("shutleader", peers, { electionTimeoutMs: 3000 });
