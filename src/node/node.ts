@@ -938,12 +938,8 @@ export class Node {
     const manager = this.#manager;
     if (manager === null) return;
     for (const m of messages) {
-      let endpoint: string;
-      try {
-        endpoint = PeerId.parse(m.to).endpoint;
-      } catch {
-        continue;
-      }
+      const endpoint = this.#endpointOf(m.to);
+      if (endpoint === null) continue;
       let uri: string | undefined;
       if (m.type === "InstallSnapshot") {
         uri = this.#snapshotExecutor?.copyUri();
@@ -951,6 +947,23 @@ export class Node {
       }
       manager.transport.send(endpoint, encodeMessage(this.groupId, m, uri));
     }
+  }
+
+  /** Endpoints by peer key, parsed once (the core names peers by key on every message). */
+  #endpoints = new Map<string, string | null>();
+
+  #endpointOf(peerKey: string): string | null {
+    let endpoint = this.#endpoints.get(peerKey);
+    if (endpoint === undefined) {
+      try {
+        endpoint = PeerId.parse(peerKey).endpoint;
+      } catch {
+        endpoint = null;
+      }
+      if (this.#endpoints.size > 4096) this.#endpoints.clear();
+      this.#endpoints.set(peerKey, endpoint);
+    }
+    return endpoint;
   }
 
   // ------------------------------------------------------------------ the Ready loop
