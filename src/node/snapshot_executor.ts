@@ -190,15 +190,9 @@ export class SnapshotExecutor {
         const meta = host.core()!.snapshotMetaAt(index);
         const writer = await storage.create();
         let settle!: (s: Status) => void;
+        // A Promise settles once, so a closure run twice changes nothing.
         const done = new Promise<Status>((r) => (settle = r));
-        let ran = false;
-        await host.fsm.onSnapshotSave(
-          writer,
-          closure((s) => {
-            if (!ran) settle(s);
-            ran = true;
-          }),
-        );
+        await host.fsm.onSnapshotSave(writer, closure((s) => settle(s)));
         return { meta, writer, done };
       });
       if (started === null) return;
