@@ -152,7 +152,9 @@ function viewOf(payload: ConfigurationPayload): ConfView {
  *    `rd.entries` (truncating the stored log from `rd.entries[0].index`), then `rd.hardState`;
  *    the storage seen by the core must reflect these writes before step 5;
  * 3. only after that, send `rd.messagesAfterPersist` (vote grants, append acks — Raft's
- *    "no acknowledgement before the state it depends on is durable");
+ *    "no acknowledgement before the state it depends on is durable"); read the array only
+ *    now, not before persisting: a `step` in the meantime that cuts the log withdraws, in
+ *    place, the acks that claim the entries it removed;
  * 4. apply `rd.committedEntries` in order, answer `rd.readStates` and `rd.confChangeResults`;
  * 5. call `core.advance(rd)`: it records the persistence (the leader's own ack and a
  *    candidate's own vote count only from here).
@@ -246,6 +248,12 @@ export class RaftCore {
   // outputs
   #msgs: Message[] = [];
   #msgsAfter: Message[] = [];
+  // `messagesAfterPersist` of the Ready handed out and not yet advanced (the driver sends it
+  // only after persisting, so acks can still be withdrawn from it)
+  #outAfter: Message[] | null = null;
+  // success acks queued in #msgsAfter / #outAfter → the term of the entry at their index
+  // when queued (what they claim the log holds)
+  readonly #ackClaims = new WeakMap<Message, number>();
   #readStates: ReadState[] = [];
   #confResults: ConfChangeResult[] = [];
   #prevHard: HardState;
@@ -781,6 +789,8 @@ export class RaftCore {
       this.#prevHard = hard;
     }
     if (this.#log.pendingSnapshot !== undefined) rd.snapshot = this.#log.pendingSnapshot;
+    this.#checkAckClaims(this.#msgsAfter);
+    this.#outAfter = this.#msgsAfter;
     this.#msgs = [];
     this.#msgsAfter = [];
     this.#readStates = [];
@@ -800,6 +810,7 @@ export class RaftCore {
     invariant(this.#readyOut !== null, "advance() without ready()");
     const out = this.#readyOut;
     this.#readyOut = null;
+    this.#outAfter = null;
     if (rd.snapshot !== undefined) this.#log.stableSnapTo(rd.snapshot.index);
     const last = rd.entries[rd.entries.length - 1];
     if (last !== undefined) this.#log.stableTo(last.index, last.term);
@@ -1155,7 +1166,7 @@ export class RaftCore {
     hintIndex = 0,
     hintTerm = 0,
   ): void {
-    this.#sendAfter({
+    this.#sendAck({
       type: "AppendEntriesResp",
       from: this.#id,
       to: m.from,
@@ -1194,6 +1205,7 @@ export class RaftCore {
           ci > log.committed,
           () => `conflict at committed index ${ci} <= ${log.committed}`,
         );
+        if (ci <= log.lastIndex()) this.#withdrawAcks(ci); // the suffix from ci is replaced
         const from = ci - m.prevLogIndex - 1;
         this.#truncateConfs(ci);
         const tail = m.entries.slice(from);
@@ -1213,7 +1225,7 @@ export class RaftCore {
     const meta = m.meta;
     const log = this.#log;
     const resp = (success: boolean, index: number): void =>
-      this.#sendAfter({
+      this.#sendAck({
         type: "InstallSnapshotResp",
         from: this.#id,
         to: m.from,
@@ -1230,6 +1242,8 @@ export class RaftCore {
       resp(true, meta.index);
       return;
     }
+    // The log is replaced: only what was committed (and so is in the snapshot) stays true.
+    this.#withdrawAcks(log.committed + 1);
     log.restore(meta);
     this.#confBase = { index: meta.index, term: meta.term, conf: meta.conf };
     this.#confs = [];
@@ -1601,6 +1615,48 @@ export class RaftCore {
     this.#msgsAfter.push(m);
   }
 
+  // Invariant (acknowledgements): a success AppendEntriesResp / InstallSnapshotResp with
+  // `index = i` claims "my log holds the leader's entries up to i". It is released only after
+  // the Ready that carries it is persisted, and the core keeps stepping meanwhile, so a later
+  // step may replace the entries it claims (a conflicting append from a newer leader, an
+  // installed snapshot). Whenever the log loses entries from index p on, every queued success
+  // ack with index ≥ p is withdrawn — from the queue and from the outstanding Ready (the
+  // driver reads `messagesAfterPersist` only after persisting). Withdrawing an ack is always
+  // safe: the leader retries. `#checkAckClaims` asserts the invariant when a Ready is built.
+
+  /** Queues an AppendEntriesResp / InstallSnapshotResp after persistence, noting its claim. */
+  #sendAck(m: Message & { type: "AppendEntriesResp" | "InstallSnapshotResp" }): void {
+    if (m.success && m.index > this.#log.committed) {
+      const t = this.#log.term(m.index);
+      if (t !== undefined) this.#ackClaims.set(m, t);
+    }
+    this.#sendAfter(m);
+  }
+
+  /** The log loses its entries from `from` on: withdraw every success ack claiming them. */
+  #withdrawAcks(from: number): void {
+    const keep = (m: Message): boolean =>
+      !((m.type === "AppendEntriesResp" || m.type === "InstallSnapshotResp") && m.success &&
+        m.index >= from);
+    retain(this.#msgsAfter, keep);
+    if (this.#outAfter !== null) retain(this.#outAfter, keep);
+  }
+
+  /** Asserts that every success ack in `msgs` claims only what the log holds now. */
+  #checkAckClaims(msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      const t = this.#ackClaims.get(m);
+      if (t === undefined || (m.type !== "AppendEntriesResp" && m.type !== "InstallSnapshotResp")) {
+        continue;
+      }
+      const i = m.index;
+      invariant(
+        i <= this.#log.committed || this.#log.term(i) === t,
+        () => `ack to ${m.to} claims ${i}@${t} but the log has term ${this.#log.term(i)} there`,
+      );
+    }
+  }
+
   /**
    * Records a peer's election priority (learned out of band, e.g. from configuration).
    *
@@ -1610,6 +1666,13 @@ export class RaftCore {
   setPeerPriority(id: string, priority: number): void {
     this.#peerPriority.set(id, priority);
   }
+}
+
+/** Keeps the elements of `a` that satisfy `keep`, in place. */
+function retain<T>(a: T[], keep: (x: T) => boolean): void {
+  let n = 0;
+  for (const x of a) if (keep(x)) a[n++] = x;
+  a.length = n;
 }
 
 function hardEqual(a: HardState, b: HardState): boolean {
