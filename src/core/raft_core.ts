@@ -224,6 +224,8 @@ export class RaftCore {
   #pendingConfIndex = 0;
   #transferee = NONE;
   #transferStart = 0;
+  // the lease counts only acks of messages sent from this tick on (braft on_leader_start)
+  #leaseStart = 0;
   #committedInTerm = false;
   #readSeq = 0;
   #pendingReads: PendingRead[] = [];
@@ -244,6 +246,10 @@ export class RaftCore {
   #randomizedTimeout = 0;
 
   #readonly = false;
+  // leaseEnabled and a term > 1 on disk: this node may have acknowledged a leader before it
+  // (re)started, so it refuses votes for T ticks after start (braft FollowerLease::init)
+  readonly #restartLease: boolean;
+  readonly #startTick: number;
 
   // outputs
   #msgs: Message[] = [];
@@ -292,6 +298,11 @@ export class RaftCore {
     this.#log = new RaftLog(storage, options.applied ?? snap.index);
     const hs = storage.hardState();
     this.#prevHard = hs;
+    // No leader exists in term 1 (the first election makes term 2), and an ack is released
+    // only after the term it answers is durable: a node with term ≤ 1 on disk never
+    // acknowledged a leader, so no lease counts on it (a fresh group elects without delay).
+    this.#restartLease = this.#leaseEnabled && hs.term > 1;
+    this.#startTick = this.#ticks;
     this.#term = Math.max(hs.term, 1); // braft: initial term is 1
     this.#vote = hs.vote;
     this.#confBase = snap.index > 0 || storage.lastIndex() > 0
@@ -424,7 +435,8 @@ export class RaftCore {
 
   /**
    * Leader lease (braft `is_leader_lease_valid`): a quorum acknowledged a message sent less
-   * than T ticks ago, and no other leader can have been elected since.
+   * than T ticks ago, and no other leader can have been elected since. Only messages sent
+   * since this node became leader or last abandoned a leadership transfer count.
    *
    * @returns Whether lease reads are safe now.
    */
@@ -434,7 +446,11 @@ export class RaftCore {
     const acked = jointIndex(
       this.#conf.voters,
       this.#conf.oldVoters,
-      (id) => id === this.#id ? this.#ticks : this.#prs.get(id)?.ackedSentTick ?? -Infinity,
+      (id) => {
+        if (id === this.#id) return this.#ticks;
+        const sent = this.#prs.get(id)?.ackedSentTick ?? -Infinity;
+        return sent >= this.#leaseStart ? sent : -Infinity;
+      },
     );
     return this.#ticks < acked + this.#electionTick - 1;
   }
@@ -496,13 +512,8 @@ export class RaftCore {
     if (m.term > this.#term) {
       if (m.type === "PreVote" || m.type === "RequestVote") {
         const force = m.type === "RequestVote" && m.transfer;
-        const lease = this.#checkQuorum || this.#leaseEnabled;
-        if (
-          lease && !force && this.#leader !== NONE && this.#electionElapsed < this.#electionTick
-        ) {
-          // follower lease: we heard from a live leader within T; ignore (braft rejected_by_lease)
-          return;
-        }
+        // follower lease: ignore (braft rejected_by_lease); a transfer's vote is not held back
+        if (!force && this.#inFollowerLease()) return;
       }
       if (m.type === "PreVote") {
         // never change term for a pre-vote
@@ -967,6 +978,7 @@ export class RaftCore {
     this.#leader = this.#id;
     this.#step = this.#stepLeader;
     this.#tickFn = this.#tickLeader;
+    this.#leaseStart = this.#ticks;
     for (const id of this.#conf.all) this.#prs.set(id, this.#newProgress());
     const self = this.#prs.get(this.#id) ?? this.#newProgress();
     this.#prs.set(this.#id, self);
@@ -1014,7 +1026,11 @@ export class RaftCore {
       for (const [id, pr] of this.#prs) if (id !== this.#id) pr.recentActive = false;
     }
     if (this.#transferee !== NONE && this.#ticks - this.#transferStart >= this.#electionTick) {
-      this.#transferee = NONE; // braft: resume as leader after T
+      // braft: resume as leader after T, restarting the lease (on_leader_start). The target
+      // may have won a term with votes that a transfer's RequestVote gets despite the voters'
+      // follower lease, so acks of anything sent before now prove nothing.
+      this.#transferee = NONE;
+      this.#leaseStart = this.#ticks;
     }
     if (this.#confChange?.stage === "catchup") this.#checkCatchup();
     if (this.#heartbeatElapsed >= this.#heartbeatTick) {
@@ -1045,6 +1061,17 @@ export class RaftCore {
   }
 
   // ---------------------------------------------------------------- voting
+
+  /**
+   * Follower lease (vote stickiness): a leader we heard from within T may count on us, so no
+   * other candidate gets our (pre-)vote. With `leaseEnabled`, a restart counts as having just
+   * heard from a leader: before the crash we may have acknowledged one whose lease still runs.
+   */
+  #inFollowerLease(): boolean {
+    if (this.#restartLease && this.#ticks - this.#startTick < this.#electionTick) return true;
+    return (this.#checkQuorum || this.#leaseEnabled) && this.#leader !== NONE &&
+      this.#electionElapsed < this.#electionTick;
+  }
 
   #handleVote(m: Message & { type: "PreVote" | "RequestVote" }): void {
     const pre = m.type === "PreVote";
