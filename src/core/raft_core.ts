@@ -232,6 +232,9 @@ export class RaftCore {
   #readsBeforeCommit: unknown[] = [];
   #needBcast = false;
   #needHeartbeat = false;
+  // the voter set changed: pending reads and the commit index are re-checked in ready()
+  // (not at once: a configuration is appended from inside the commit path itself)
+  #confRecheck = false;
   #peerPriority = new Map<string, number>();
 
   // candidate state
@@ -755,7 +758,9 @@ export class RaftCore {
   /** Whether `ready()` has anything to hand out. */
   hasReady(): boolean {
     if (this.#readyOut !== null) return false;
-    if (this.#role === "leader" && (this.#needBcast || this.#needHeartbeat)) return true;
+    if (this.#role === "leader" && (this.#needBcast || this.#needHeartbeat || this.#confRecheck)) {
+      return true;
+    }
     if (this.#msgs.length > 0 || this.#msgsAfter.length > 0) return true;
     if (this.#log.unstable.length > 0 || this.#log.pendingSnapshot !== undefined) return true;
     if (this.#log.hasNextCommitted()) return true;
@@ -773,6 +778,12 @@ export class RaftCore {
    */
   ready(): Ready {
     invariant(this.#readyOut === null, "ready() called again before advance()");
+    if (this.#role === "leader" && this.#confRecheck) {
+      // a smaller voter set may already confirm pending reads and commit more
+      this.#confRecheck = false;
+      this.#releaseReads();
+      if (this.#maybeCommit()) this.#needBcast = true;
+    }
     if (this.#role === "leader") {
       if (this.#needBcast) this.#bcastAppend();
       if (this.#needHeartbeat) this.#bcastHeartbeat();
@@ -869,6 +880,7 @@ export class RaftCore {
     this.#prs.clear();
     this.#transferee = NONE;
     this.#committedInTerm = false;
+    this.#confRecheck = false;
   }
 
   #leaderStopped(): void {
@@ -1617,7 +1629,10 @@ export class RaftCore {
   #refreshConf(): void {
     const rec = this.#confs[this.#confs.length - 1] ?? this.#confBase;
     this.#conf = viewOf(rec.conf);
-    if (this.#role === "leader") this.#syncProgress();
+    if (this.#role === "leader") {
+      this.#syncProgress();
+      this.#confRecheck = true;
+    }
   }
 
   #syncProgress(): void {
