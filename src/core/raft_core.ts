@@ -1178,7 +1178,9 @@ export class RaftCore {
         pr.lastRespTick = this.#ticks;
         if (pr.state !== "snapshot") return;
         if (m.success) {
-          pr.maybeUpdate(m.index);
+          // like an append ack: a late answer to a heartbeat sent before the install must not
+          // be taken for a wiped follower (it would lower match and send a second snapshot)
+          if (pr.maybeUpdate(m.index)) pr.lastAckTick = this.#ticks;
           pr.becomeProbe();
           if (this.#maybeCommit()) this.#needBcast = true;
         } else {
