@@ -240,9 +240,8 @@ export class Node {
       });
       const meta = await this.#snapshotExecutor.loadLatest();
       if (meta !== null) {
-        this.#logManager.setInitialSnapshot(meta);
+        await this.#logManager.setInitialSnapshot(meta);
         applied = meta.index;
-        if (this.#log.lastLogIndex() < meta.index) await this.#log.reset(meta.index + 1);
       }
     }
     // braft check_consistency: the log must continue the snapshot without a gap.
