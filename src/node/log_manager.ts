@@ -312,7 +312,9 @@ export class LogManager implements CoreStorage {
       this.#onLoaded();
     }, (e: unknown) => {
       this.#loading = false;
-      this.#onLoadError(e);
+      // A load racing a truncation may read a file cut under it: only a current one is fatal.
+      if (generation === this.#generation) this.#onLoadError(e);
+      else this.#onLoaded();
     });
   }
 }

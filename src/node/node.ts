@@ -317,6 +317,7 @@ export class Node {
     this.#failPending(down);
     this.#failWaiters(RaftException.of(RaftError.ESHUTDOWN, "Node is shutting down"));
     this.#manager?.remove(this);
+    this.#snapshotExecutor?.cancel(); // aborts copies: an install in the Ready loop ends now
     await this.#driveDone;
     await this.#snapshotExecutor?.stop();
     if (wasInit) await this.#caller.shutdown();

@@ -206,6 +206,8 @@ class LocalSnapshotReader implements SnapshotReader {
   readonly #fs: FileSystem;
   readonly #meta: SnapshotMeta;
   readonly #files: Map<string, FileMeta>;
+  /** Set by the storage's `close`: a second close must not release another reader's hold. */
+  closed = false;
 
   constructor(
     fs: FileSystem,
@@ -344,6 +346,11 @@ export class LocalSnapshotStorage implements SnapshotStorage {
   readonly #sync: boolean;
   #lastIndex = 0;
   #refs = new Map<number, number>();
+  /**
+   * The one writer allowed at a time: set by `create` and cleared only when its `close`
+   * (publish or discard) has finished, so no second writer can wipe `temp/` under an open
+   * or publishing one.
+   */
   #writer: LocalSnapshotWriter | undefined;
 
   /**
@@ -413,24 +420,38 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     }
   }
 
-  /** {@inheritDoc SnapshotStorage.create} */
+  /**
+   * {@inheritDoc SnapshotStorage.create}
+   *
+   * @throws {RaftException} EBUSY while another writer is open or being published.
+   */
   async create(): Promise<SnapshotWriter> {
-    if (this.#writer && !this.#writer.closed) {
+    if (this.#writer !== undefined) {
       throw RaftException.of(
         RaftError.EBUSY,
-        `Cannot create snapshot in "${this.#dir}": another writer is open`,
+        `Cannot create snapshot in "${this.#dir}": ${
+          this.#writer.closed ? "another snapshot is being published" : "another writer is open"
+        }`,
       );
     }
-    const temp = joinPath(this.#dir, TEMP_DIR);
-    await this.#fs.remove(temp, { recursive: true });
-    await this.#fs.mkdir(temp, { recursive: true });
-    this.#writer = new LocalSnapshotWriter(this.#fs, temp, this.#sync);
-    return this.#writer;
+    const writer = new LocalSnapshotWriter(this.#fs, joinPath(this.#dir, TEMP_DIR), this.#sync);
+    this.#writer = writer; // claimed before the first await
+    try {
+      await this.#fs.remove(writer.path, { recursive: true });
+      await this.#fs.mkdir(writer.path, { recursive: true });
+      if (this.#sync) await this.#fs.syncDir(this.#dir);
+    } catch (e) {
+      this.#writer = undefined;
+      throw e;
+    }
+    return writer;
   }
 
   /** {@inheritDoc SnapshotStorage.close} */
   async close(target: SnapshotWriter | SnapshotReader, keepDataOnError = false): Promise<void> {
     if (target instanceof LocalSnapshotReader) {
+      if (target.closed) return; // closed twice: the hold was already released
+      target.closed = true;
       const left = (this.#refs.get(target.index) ?? 1) - 1;
       if (left > 0) this.#refs.set(target.index, left);
       else {
@@ -451,6 +472,8 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     } catch (e) {
       if (!keepDataOnError) await this.#fs.remove(target.path, { recursive: true }).catch(() => {});
       throw e;
+    } finally {
+      this.#writer = undefined; // only now may another writer take temp/
     }
   }
 

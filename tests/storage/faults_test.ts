@@ -6,6 +6,7 @@ import type { LogEntry } from "../../src/core/entry.ts";
 import { PeerId } from "../../src/conf/peer_id.ts";
 import { RaftError } from "../../src/errors/status.ts";
 import { Prng } from "../../src/util/prng.ts";
+import type { FileHandle, OpenOptions } from "../../storage/fs/file_system.ts";
 import { MemoryFileSystem } from "../../storage/fs/memory.ts";
 import { SegmentLogStorage } from "../../storage/log/segment_log_storage.ts";
 import { LocalRaftMetaStorage } from "../../storage/meta/meta_storage.ts";
@@ -531,5 +532,45 @@ describe("SegmentLogStorage file handles", () => {
     assert.equal(again.lastLogIndex(), 400);
     await again.close();
     assert.equal(fs.openFiles, 0);
+  });
+
+  it("truncating a closed segment that a read holds open leaks no file handle", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reading!: () => void;
+    const readStarted = new Promise<void>((r) => (reading = r));
+    let gated = false;
+    class GatedFs extends MemoryFileSystem {
+      override async open(path: string, options: OpenOptions = {}): Promise<FileHandle> {
+        const h = await super.open(path, options);
+        if (gated && !options.write) {
+          const read = h.read.bind(h);
+          h.read = async (b, p) => {
+            reading();
+            await gate;
+            return read(b, p);
+          };
+        }
+        return h;
+      }
+    }
+    const fs = new GatedFs();
+    const log = await openLog(fs, { maxSegmentSize: 1024 });
+    await log.appendEntries(dataEntries(1, 200, 1));
+    const names = await segmentNames(fs);
+    assert.ok(names.length > 2 && !names[0]!.includes("inprogress"), names.join());
+    const firstLast = Number(/^log_\d+_(\d+)$/.exec(names[0]!)![1]);
+    // A read of the first (closed) segment is in flight while the suffix is truncated into it.
+    gated = true;
+    const read = log.getEntries(1, firstLast);
+    await readStarted;
+    gated = false;
+    await log.truncateSuffix(firstLast - 2);
+    release();
+    await read.catch(() => {}); // it may see the truncated file: the caller retries
+    await log.appendEntries(dataEntries(firstLast - 1, firstLast + 1, 2));
+    await assertPrefix(log, firstLast - 2);
+    await log.close();
+    assert.equal(fs.openFiles, 0, "every handle closed");
   });
 });
