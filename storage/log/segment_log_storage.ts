@@ -38,6 +38,7 @@ import {
   type FileHandle,
   type FileSystem,
   joinPath,
+  mkdirDurable,
   readExactly,
   writeFileAtomic,
 } from "../fs/file_system.ts";
@@ -279,7 +280,7 @@ export class SegmentLogStorage implements LogStorage {
     this.#confs = [];
     this.#readers = new Set();
     this.#recovery = { truncatedBytes: 0 };
-    await this.#fs.mkdir(this.#dir, { recursive: true });
+    await mkdirDurable(this.#fs, this.#dir, this.#sync || this.#syncMeta);
     const metaPath = this.#path(META_FILE);
     let resetPending = false;
     if (await this.#fs.stat(metaPath)) {

@@ -25,7 +25,7 @@ import { decodeRecord, encodeRecord } from "../../src/codec/record_file.ts";
 import { Configuration } from "../../src/conf/configuration.ts";
 import { RaftError, RaftException } from "../../src/errors/status.ts";
 import { flags } from "../../src/util/flags.ts";
-import { dirName, type FileSystem, joinPath } from "../fs/file_system.ts";
+import { dirName, type FileSystem, joinPath, mkdirDurable } from "../fs/file_system.ts";
 import type {
   FileMeta,
   SnapshotMeta,
@@ -378,7 +378,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
 
   /** {@inheritDoc SnapshotStorage.init} */
   async init(): Promise<void> {
-    await this.#fs.mkdir(this.#dir, { recursive: true });
+    await mkdirDurable(this.#fs, this.#dir, this.#sync);
     await this.#fs.remove(joinPath(this.#dir, TEMP_DIR), { recursive: true });
     const indexes: number[] = [];
     for (const name of await this.#fs.readDir(this.#dir)) {
@@ -438,8 +438,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     this.#writer = writer; // claimed before the first await
     try {
       await this.#fs.remove(writer.path, { recursive: true });
-      await this.#fs.mkdir(writer.path, { recursive: true });
-      if (this.#sync) await this.#fs.syncDir(this.#dir);
+      await this.#fs.mkdir(writer.path, { recursive: true }); // made durable by publish
     } catch (e) {
       this.#writer = undefined;
       throw e;
@@ -496,7 +495,14 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     const dirs = new Set<string>([writer.path]);
     for (const [name, fileMeta] of writer.files) {
       const path = joinPath(writer.path, name);
-      dirs.add(dirName(path));
+      // Every directory on the way down holds a new entry: each one is synced below.
+      for (
+        let d = dirName(path);
+        d !== writer.path && d.length > writer.path.length;
+        d = dirName(d)
+      ) {
+        dirs.add(d);
+      }
       if (writer.synced.has(name)) {
         files.push({ name, meta: fileMeta });
         continue;

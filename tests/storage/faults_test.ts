@@ -574,3 +574,45 @@ describe("SegmentLogStorage file handles", () => {
     assert.equal(fs.openFiles, 0, "every handle closed");
   });
 });
+
+describe("Directory entries are durable only once their parent is synced", () => {
+  it("the crash FS loses a new directory whose parent was not synced", async () => {
+    const fs = new MemoryFileSystem();
+    await fs.mkdir("/kept", { recursive: true });
+    await fs.syncDir("/");
+    await fs.mkdir("/kept/lost/deeper", { recursive: true });
+    await fs.mkdir("/gone", { recursive: true });
+    fs.crash();
+    assert.ok(await fs.stat("/kept"));
+    assert.equal(await fs.stat("/kept/lost"), null);
+    assert.equal(await fs.stat("/gone"), null);
+  });
+
+  it("log, meta and snapshot storages in new nested directories survive a crash", async () => {
+    const fs = new MemoryFileSystem();
+    const log = new SegmentLogStorage(fs, "/data/raft/log", { sync: true });
+    await log.init();
+    await log.appendEntries(dataEntries(1, 3, 1));
+    const meta = new LocalRaftMetaStorage(fs, "/data/raft/meta", { sync: true });
+    await meta.init();
+    await meta.setTermAndVotedFor(7, PeerId.parse("10.0.0.1:8100"));
+    const snaps = new LocalSnapshotStorage(fs, "/data/raft/snapshot", { sync: true });
+    await snaps.init();
+    const w = await snaps.create();
+    await w.writeFile("sub/deeper/state", new Uint8Array([4, 2]));
+    w.saveMeta(snapMeta(3));
+    await snaps.close(w);
+    fs.crash();
+    const log2 = new SegmentLogStorage(fs, "/data/raft/log", { sync: true });
+    await log2.init();
+    await assertPrefix(log2, 3);
+    const meta2 = new LocalRaftMetaStorage(fs, "/data/raft/meta", { sync: true });
+    await meta2.init();
+    assert.equal(meta2.getTermAndVotedFor().term, 7);
+    const snaps2 = new LocalSnapshotStorage(fs, "/data/raft/snapshot", { sync: true });
+    await snaps2.init();
+    const r = (await snaps2.open())!;
+    assert.deepEqual(await r.readFile("sub/deeper/state"), new Uint8Array([4, 2]));
+    await snaps2.close(r);
+  });
+});
