@@ -226,7 +226,12 @@ export class SnapshotExecutor {
         if (index - this.#last.index < Math.max(1, flags.raft_do_snapshot_min_index_gap)) {
           return null;
         }
-        const meta = host.core()!.snapshotMetaAt(index);
+        const core = host.core()!;
+        if (core.firstIndex() > index + 1) {
+          // The core took a newer snapshot from the leader that is not installed yet.
+          throw RaftException.of(RaftError.EBUSY, "Is installing a snapshot");
+        }
+        const meta = core.snapshotMetaAt(index);
         const writer = await storage.create();
         let settle!: (s: Status) => void;
         // A Promise settles once, so a closure run twice changes nothing.

@@ -18,7 +18,8 @@ import type { CallOptions } from "../../transports/transport.ts";
 import type { SnapshotReader, SnapshotWriter } from "../../storage/snapshot/snapshot.ts";
 import { MemoryFileSystem } from "../../storage/fs/memory.ts";
 import { LocalSnapshotStorage } from "../../storage/snapshot/local_snapshot_storage.ts";
-import { createLogStorage, createMetaStorage } from "../../storage/uri.ts";
+import type { FileHandle, OpenOptions } from "../../storage/fs/file_system.ts";
+import { createLogStorage, createMetaStorage, registerSnapshotStorage } from "../../storage/uri.ts";
 import {
   Cluster,
   DEADLINE_MS,
@@ -94,7 +95,7 @@ async function follower(call: Call, installAttempts = 10) {
       } as MessageEnvelope & { message: InstallSnapshotMessage },
     );
   };
-  return { executor, storage, fsm, logManager, received, offer };
+  return { executor, storage, fsm, caller, core, logManager, received, offer };
 }
 
 /** A leader-side file service serving one snapshot at `index` under reader id 1. */
@@ -195,6 +196,14 @@ describe("SnapshotExecutor robustness", () => {
     assert.equal(f.executor.status, "IDLE");
   });
 
+  it("a save while the core holds a snapshot not yet installed is refused with EBUSY", async () => {
+    const f = await follower(await source(40));
+    f.caller.resetApplied(11, 1);
+    f.core.firstIndex = () => 41; // the core accepted snapshot 40; the install is pending
+    await rejectsWith(f.executor.save(), RaftError.EBUSY);
+    assert.equal(f.executor.status, "IDLE");
+  });
+
   it("node: shutdown waits for a snapshot save in progress", async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -255,6 +264,67 @@ describe("SnapshotExecutor robustness", () => {
         "the install to fail",
       );
       assert.equal(errors[0]!.code, RaftError.ESTATEMACHINE, errors[0]!.message);
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("node: a snapshot save during an install's publish is refused; the install stays whole", async () => {
+    // Snapshot storages on one file system whose publish of `hookPath` can be paused.
+    let hookPath = "";
+    let hook: (() => Promise<void>) | null = null;
+    class HookedFs extends MemoryFileSystem {
+      override async open(path: string, options: OpenOptions = {}): Promise<FileHandle> {
+        const h = hook;
+        if (h !== null && path === hookPath) {
+          hook = null;
+          await h();
+        }
+        return await super.open(path, options);
+      }
+    }
+    const fs = new HookedFs();
+    registerSnapshotStorage("hooked-snap", (path) => new LocalSnapshotStorage(fs, `/${path}`));
+    const peers = peerIds(3, 5720);
+    const c = new Cluster("publishrace", peers);
+    const uri = (p: (typeof peers)[number]) => `hooked-snap://publishrace/${p.endpoint}`;
+    try {
+      for (const p of peers) await c.start(p, { extra: { snapshotUri: uri(p) } });
+      const leader = await c.waitLeader();
+      await c.apply(leader, 10);
+      const lagger = c.followers()[0]!;
+      const laggerId = lagger.nodeId();
+      await waitFor(
+        () => (c.fsm(laggerId).logs.length === 10 ? true : undefined),
+        DEADLINE_MS,
+        "the follower to apply",
+      );
+      c.net.isolate(laggerId.endpoint);
+      await c.apply(leader, 20, "b");
+      await leader.snapshot();
+      await c.apply(leader, 5, "c");
+      await leader.snapshot();
+      // When the follower publishes the installed snapshot, ask it for a snapshot of its own.
+      const saves: Promise<unknown>[] = [];
+      hookPath = `/publishrace/${laggerId.endpoint}/temp/__raft_snapshot_meta`;
+      hook = async () => {
+        const save = lagger.snapshot();
+        saves.push(save.catch((e: unknown) => e));
+        await withDeadline(save, 2000, "the competing save").catch(() => {});
+      };
+      c.net.heal();
+      await c.ensureSame();
+      assert.equal(saves.length, 1, "the hook ran");
+      const refused = await saves[0];
+      assert.ok(refused instanceof RaftException, `save was refused: ${String(refused)}`);
+      assert.equal(refused.code, RaftError.EBUSY);
+      assert.deepEqual(c.fsm(laggerId).errors, []);
+      // The installed snapshot is whole: the follower restarts from it.
+      await c.stop(laggerId);
+      const again = await c.start(laggerId, { extra: { snapshotUri: uri(laggerId) } });
+      assert.ok(again.describe().lastSnapshotIndex > 0);
+      await c.ensureSame();
+      assert.equal(c.fsm(laggerId).logs.length, 35);
     } finally {
       await c.stopAll();
     }
