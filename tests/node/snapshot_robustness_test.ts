@@ -7,6 +7,7 @@ import type { RaftCore } from "../../src/core/raft_core.ts";
 import type { InstallSnapshotMessage, SnapshotMeta } from "../../src/core/types.ts";
 import { RaftError, RaftException, Status } from "../../src/errors/status.ts";
 import { systemClock } from "../../src/util/clock.ts";
+import { flags } from "../../src/util/flags.ts";
 import type { Closure } from "../../src/node/closure.ts";
 import { type FileRequest, FileService } from "../../src/node/file_service.ts";
 import { FSMCaller } from "../../src/node/fsm_caller.ts";
@@ -326,6 +327,48 @@ describe("SnapshotExecutor robustness", () => {
       await c.ensureSame();
       assert.equal(c.fsm(laggerId).logs.length, 35);
     } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("node: shutdown aborts a snapshot download and leaves no file open", async () => {
+    const saved = flags.raft_max_byte_count_per_rpc;
+    flags.raft_max_byte_count_per_rpc = 512; // many small copy calls
+    const laggerFs = new MemoryFileSystem();
+    const otherFs = new MemoryFileSystem();
+    const peers = peerIds(3, 5730);
+    const lagger = peers[2]!;
+    registerSnapshotStorage(
+      "abort-snap",
+      (path) =>
+        new LocalSnapshotStorage(path.includes(lagger.endpoint) ? laggerFs : otherFs, `/${path}`),
+    );
+    const c = new Cluster("abortcopy", peers);
+    const uri = (p: (typeof peers)[number]) => `abort-snap://abortcopy/${p.endpoint}`;
+    try {
+      for (const p of peers.slice(0, 2)) await c.start(p, { extra: { snapshotUri: uri(p) } });
+      const leader = await c.waitLeader();
+      await c.apply(leader, 100, "x".repeat(200)); // ~20 KB of state
+      await leader.snapshot();
+      await c.apply(leader, 5, "b");
+      await leader.snapshot();
+      c.net.setDelay(5, 10); // slow the copy down
+      const node = await c.start(lagger, { extra: { snapshotUri: uri(lagger) } });
+      await waitFor(
+        () => (laggerFs.openFiles > 0 ? true : undefined),
+        DEADLINE_MS,
+        "the download to write a file",
+      );
+      assert.equal(node.describe().snapshotStatus, "DOWNLOADING");
+      await withDeadline(node.shutdown(), DEADLINE_MS, "shutdown");
+      assert.equal(laggerFs.openFiles, 0, "the download was aborted and its writer closed");
+      assert.deepEqual(await laggerFs.readDir(`/abortcopy/${lagger.endpoint}`), []);
+      c.nodes.delete(lagger.key());
+      c.net.setDelay(0, 0);
+      await c.start(lagger, { extra: { snapshotUri: uri(lagger) } });
+      await c.ensureSame();
+    } finally {
+      flags.raft_max_byte_count_per_rpc = saved;
       await c.stopAll();
     }
   });
