@@ -86,6 +86,8 @@ export class SnapshotExecutor {
   readonly #host: SnapshotHost;
   readonly #options: SnapshotExecutorOptions;
   #status: SnapshotStatus = "IDLE";
+  /** An install from the Ready loop is running: no save or background download may start. */
+  #installing = false;
   #last: SnapshotMeta = NO_SNAPSHOT;
   #timer: TimerHandle | null = null;
   #copyUri: { index: number; uri: string } | null = null;
@@ -202,6 +204,9 @@ export class SnapshotExecutor {
         RaftException.of(RaftError.ESHUTDOWN, "Cannot save a snapshot: node is shutting down"),
       );
     }
+    if (this.#installing) {
+      return Promise.reject(RaftException.of(RaftError.EBUSY, "Is installing a snapshot"));
+    }
     if (this.#status !== "IDLE") {
       const doing = { SAVING: "saving", DOWNLOADING: "downloading", LOADING: "loading" }[
         this.#status
@@ -317,6 +322,7 @@ export class SnapshotExecutor {
   #download(envelope: MessageEnvelope & { message: InstallSnapshotMessage }): void {
     if (
       this.#inflight !== null || envelope.uri === undefined || this.#status !== "IDLE" ||
+      this.#installing ||
       this.#closing.signal.aborted
     ) return;
     // Files the core already accepted are never dropped for a newer download: the install
@@ -349,8 +355,9 @@ export class SnapshotExecutor {
    * not downloaded first, copies them now), loads them into the state machine and resets the
    * log to it.
    *
-   * The core has committed to this snapshot, so it comes first: a background download of
-   * another one is aborted to free the storage's writer. A copy is tried at most
+   * The core has committed to this snapshot, so it comes first: no save or download starts
+   * meanwhile, a save in progress is waited for, and a background download of another
+   * snapshot is aborted to free the storage's writer. A copy is tried at most
    * `installAttempts` times and ends at once on `cancel()`: the Ready loop is never blocked
    * for ever.
    *
@@ -363,7 +370,10 @@ export class SnapshotExecutor {
     const storage = this.#storage;
     const attempts = Math.max(1, this.#options.installAttempts ?? 10);
     const closing = this.#closing.signal;
+    this.#installing = true;
     try {
+      // A save holds the storage's only writer: let it finish rather than fail to copy.
+      while (this.#status === "SAVING") await this.#saving;
       let writer = this.#takePrepared(meta);
       for (let attempt = 1; writer === null; attempt++) {
         const running = this.#inflight;
@@ -414,6 +424,7 @@ export class SnapshotExecutor {
       this.#last = meta;
       this.#uris.clear();
     } finally {
+      this.#installing = false;
       this.#status = "IDLE";
     }
   }

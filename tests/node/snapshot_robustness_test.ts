@@ -63,6 +63,7 @@ async function follower(call: Call, installAttempts = 10) {
     commitIndex: () => 0,
     termAt: () => undefined,
     firstIndex: () => 1,
+    snapshotMetaAt: (index: number): SnapshotMeta => ({ index, term: 1, conf }),
   } as unknown as RaftCore;
   const executor = new SnapshotExecutor(storage, {
     groupId: "g",
@@ -195,6 +196,29 @@ describe("SnapshotExecutor robustness", () => {
     );
     assert.match(e.message, /bad state/);
     assert.equal(f.executor.status, "IDLE");
+  });
+
+  it("an install waits for a save in progress instead of failing on the busy storage", async () => {
+    const f = await follower(await source(5), 1);
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let saving!: () => void;
+    const started = new Promise<void>((r) => (saving = r));
+    f.fsm.onSnapshotSave = async (writer: SnapshotWriter, done: Closure): Promise<void> => {
+      await writer.writeFile("data", new TextEncoder().encode("[]"));
+      saving();
+      void gate.then(() => done.run(Status.OK()));
+    };
+    f.caller.resetApplied(3, 1);
+    const save = f.executor.save();
+    await started;
+    assert.equal(f.offer(5, 1), true); // no download while saving: the install must copy
+    const install = f.executor.install(metaAt(5), () => false);
+    await rejectsWith(f.executor.save(), RaftError.EBUSY);
+    release();
+    await withDeadline(Promise.all([save, install]), DEADLINE_MS, "save and install");
+    assert.equal(f.logManager.snapshotMeta().index, 5);
+    assert.deepEqual(f.fsm.logs, ["state@5"]);
   });
 
   it("a save while the core holds a snapshot not yet installed is refused with EBUSY", async () => {
