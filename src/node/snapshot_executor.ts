@@ -395,7 +395,16 @@ export class SnapshotExecutor {
           }
           writer = await this.#copy(uri, closing);
         } catch (e) {
-          if (stopping() || closing.aborted || attempt >= attempts) throw e;
+          if (stopping() || closing.aborted) throw e;
+          if (attempt >= attempts) {
+            const code = e instanceof RaftException ? e.code : RaftError.EIO;
+            throw RaftException.of(
+              code,
+              `Cannot install snapshot at index ${meta.index}: ${attempt} copy attempts failed, the last with: ${
+                e instanceof RaftException ? e.status.message : String(e)
+              }`,
+            );
+          }
           await abortableDelay(Math.min(1000, 20 * 2 ** Math.min(attempt, 6)), closing);
         }
       }
