@@ -34,6 +34,11 @@ const EMPTY_SNAPSHOT: SnapshotMeta = { index: 0, term: 0, conf: { peers: emptyCo
  * payloads come from an in-memory cache of recent entries; older ones are loaded in the
  * background (`entries()` answers `null`, then `onEntriesLoaded` fires).
  *
+ * Invariant: every entry `entries()` serves is the one the log storage holds at that index
+ * now. Truncation and reset invalidate both caches and every load still in flight (a
+ * generation counter), and a disk-loaded entry whose term disagrees with the log's index is
+ * never served.
+ *
  * Writes must be issued by one caller at a time (the node's Ready loop): appends of one
  * Ready become one `appendEntries` call, i.e. one disk write and one fsync (group commit).
  *
@@ -54,6 +59,12 @@ export class LogManager implements CoreStorage {
   /** Entries loaded from disk on demand, by index (small, cleared as the cache moves). */
   #loaded = new Map<number, LogEntry>();
   #loading = false;
+  /**
+   * Bumped by every change that can replace stored entries (suffix truncation, reset). A
+   * background load started under an older generation may have read replaced entries, so
+   * its result is dropped.
+   */
+  #generation = 0;
   #diskIndex = 0;
 
   /**
@@ -146,6 +157,7 @@ export class LogManager implements CoreStorage {
     if (entries.length === 0) return;
     const first = entries[0]!.index;
     if (first <= this.#log.lastLogIndex()) {
+      this.#generation++;
       await this.#log.truncateSuffix(first - 1);
       this.#dropCacheFrom(first);
     }
@@ -168,12 +180,26 @@ export class LogManager implements CoreStorage {
   }
 
   /**
-   * Sets the snapshot position found at startup (before the core is created).
+   * Sets the snapshot position found at startup (before the core is created). As braft's
+   * `set_snapshot`, a log that does not reach the snapshot, or holds its index with another
+   * term (a crash between publishing an installed snapshot and resetting the log), is reset
+   * to start right after it; a log that agrees with it is kept.
    *
    * @param meta The loaded snapshot's meta.
    */
-  setInitialSnapshot(meta: SnapshotMeta): void {
+  async setInitialSnapshot(meta: SnapshotMeta): Promise<void> {
     this.#snap = meta;
+    const log = this.#log;
+    const conflicts = log.lastLogIndex() < meta.index ||
+      (log.firstLogIndex() <= meta.index && log.getTerm(meta.index) !== meta.term);
+    if (!conflicts) return;
+    this.#generation++;
+    await log.reset(meta.index + 1);
+    this.#cache = [];
+    this.#cachedBytes = 0;
+    this.#cacheStart = meta.index + 1;
+    this.#loaded.clear();
+    this.#diskIndex = meta.index;
   }
 
   /**
@@ -188,10 +214,12 @@ export class LogManager implements CoreStorage {
     if (keep) {
       await this.#log.truncatePrefix(meta.index + 1);
     } else {
+      this.#generation++;
       await this.#log.reset(meta.index + 1);
       this.#cache = [];
       this.#cachedBytes = 0;
       this.#cacheStart = meta.index + 1;
+      this.#loaded.clear();
     }
     this.#diskIndex = Math.max(this.#diskIndex, meta.index);
     this.#trimCacheBelow(meta.index + 1);
@@ -216,7 +244,12 @@ export class LogManager implements CoreStorage {
 
   #cached(i: number): LogEntry | undefined {
     if (i >= this.#cacheStart) return this.#cache[i - this.#cacheStart];
-    return this.#loaded.get(i);
+    const e = this.#loaded.get(i);
+    if (e !== undefined && e.term !== this.#log.getTerm(i)) {
+      this.#loaded.delete(i); // replaced on disk since it was loaded
+      return undefined;
+    }
+    return e;
   }
 
   #addToCache(entries: readonly LogEntry[]): void {
@@ -268,15 +301,20 @@ export class LogManager implements CoreStorage {
   #load(lo: number, hi: number, maxBytes: number): void {
     if (this.#loading) return;
     this.#loading = true;
+    const generation = this.#generation;
     const last = Math.min(hi - 1, this.#cacheStart - 1, this.#log.lastLogIndex());
     this.#log.getEntries(lo, last, maxBytes).then((entries) => {
-      if (this.#loaded.size > 8192) this.#loaded.clear();
-      for (const e of entries) this.#loaded.set(e.index, e);
+      if (generation === this.#generation) {
+        if (this.#loaded.size > 8192) this.#loaded.clear();
+        for (const e of entries) this.#loaded.set(e.index, e);
+      } // else the log changed meanwhile: drop them; the notification makes the core ask again
       this.#loading = false;
       this.#onLoaded();
     }, (e: unknown) => {
       this.#loading = false;
-      this.#onLoadError(e);
+      // A load racing a truncation may read a file cut under it: only a current one is fatal.
+      if (generation === this.#generation) this.#onLoadError(e);
+      else this.#onLoaded();
     });
   }
 }

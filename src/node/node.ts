@@ -240,9 +240,8 @@ export class Node {
       });
       const meta = await this.#snapshotExecutor.loadLatest();
       if (meta !== null) {
-        this.#logManager.setInitialSnapshot(meta);
+        await this.#logManager.setInitialSnapshot(meta);
         applied = meta.index;
-        if (this.#log.lastLogIndex() < meta.index) await this.#log.reset(meta.index + 1);
       }
     }
     // braft check_consistency: the log must continue the snapshot without a gap.
@@ -318,6 +317,7 @@ export class Node {
     this.#failPending(down);
     this.#failWaiters(RaftException.of(RaftError.ESHUTDOWN, "Node is shutting down"));
     this.#manager?.remove(this);
+    this.#snapshotExecutor?.cancel(); // aborts copies: an install in the Ready loop ends now
     await this.#driveDone;
     await this.#snapshotExecutor?.stop();
     if (wasInit) await this.#caller.shutdown();

@@ -58,6 +58,11 @@ export interface SnapshotExecutorOptions {
   filterBeforeCopyRemote: boolean;
   /** Timers. */
   clock: Clock;
+  /**
+   * Copy attempts of an install whose files were not downloaded beforehand (default 10); when
+   * all fail, `install` fails and the node reports the error instead of blocking for ever.
+   */
+  installAttempts?: number;
 }
 
 /** braft's `snapshot_status` values. */
@@ -81,12 +86,19 @@ export class SnapshotExecutor {
   readonly #host: SnapshotHost;
   readonly #options: SnapshotExecutorOptions;
   #status: SnapshotStatus = "IDLE";
+  /** An install from the Ready loop is running: no save or background download may start. */
+  #installing = false;
   #last: SnapshotMeta = NO_SNAPSHOT;
   #timer: TimerHandle | null = null;
   #copyUri: { index: number; uri: string } | null = null;
   #uris = new Map<number, string>();
-  #downloading = false;
+  /** The background download (`interceptInstall`), with its own abort. */
+  #inflight: { abort: AbortController; done: Promise<void> } | null = null;
   #prepared: { meta: SnapshotMeta; writer: SnapshotWriter } | null = null;
+  /** The save in progress (awaited by `stop`). */
+  #saving: Promise<void> | null = null;
+  /** Aborted by `cancel`: fails every copy call and ends install retries. */
+  readonly #closing = new AbortController();
 
   /**
    * @param storage An initialised snapshot storage.
@@ -141,10 +153,26 @@ export class SnapshotExecutor {
     this.#arm(true);
   }
 
-  /** Stops the timer and drops a downloaded but not installed snapshot. */
-  async stop(): Promise<void> {
+  /**
+   * Begins shutting down, synchronously: stops the timer, refuses new saves and downloads,
+   * and aborts every copy call in flight (an install still retrying then fails at once).
+   * Idempotent.
+   */
+  cancel(): void {
     if (this.#timer !== null) this.#options.clock.clearTimer(this.#timer);
     this.#timer = null;
+    this.#closing.abort();
+  }
+
+  /**
+   * Shuts down: `cancel()`, then waits for a save in progress to finish (it must not publish
+   * or compact after the node closed its storage) and for an aborted download to unwind, and
+   * drops a downloaded but not installed snapshot.
+   */
+  async stop(): Promise<void> {
+    this.cancel();
+    await this.#saving;
+    await this.#inflight?.done;
     await this.#discardPrepared();
   }
 
@@ -170,14 +198,30 @@ export class SnapshotExecutor {
    * @throws {RaftException} EBUSY when another snapshot is being saved, downloaded or loaded;
    *   the state machine's status when `onSnapshotSave` fails.
    */
-  async save(): Promise<void> {
+  save(): Promise<void> {
+    if (this.#closing.signal.aborted) {
+      return Promise.reject(
+        RaftException.of(RaftError.ESHUTDOWN, "Cannot save a snapshot: node is shutting down"),
+      );
+    }
+    if (this.#installing) {
+      return Promise.reject(RaftException.of(RaftError.EBUSY, "Is installing a snapshot"));
+    }
     if (this.#status !== "IDLE") {
-      throw RaftException.of(
-        RaftError.EBUSY,
-        `Is ${this.#status === "SAVING" ? "saving" : "loading"} another snapshot`,
+      const doing = { SAVING: "saving", DOWNLOADING: "downloading", LOADING: "loading" }[
+        this.#status
+      ];
+      return Promise.reject(
+        RaftException.of(RaftError.EBUSY, `Is ${doing} another snapshot`),
       );
     }
     this.#status = "SAVING";
+    const saving = this.#save();
+    this.#saving = saving.then(() => {}, () => {});
+    return saving;
+  }
+
+  async #save(): Promise<void> {
     const storage = this.#storage;
     const host = this.#host;
     try {
@@ -187,7 +231,12 @@ export class SnapshotExecutor {
         if (index - this.#last.index < Math.max(1, flags.raft_do_snapshot_min_index_gap)) {
           return null;
         }
-        const meta = host.core()!.snapshotMetaAt(index);
+        const core = host.core()!;
+        if (core.firstIndex() > index + 1) {
+          // The core took a newer snapshot from the leader that is not installed yet.
+          throw RaftException.of(RaftError.EBUSY, "Is installing a snapshot");
+        }
+        const meta = core.snapshotMetaAt(index);
         const writer = await storage.create();
         let settle!: (s: Status) => void;
         // A Promise settles once, so a closure run twice changes nothing.
@@ -263,65 +312,118 @@ export class SnapshotExecutor {
     return true;
   }
 
+  /** Whether the core accepted `meta` and waits for the node to install it. */
+  #pendingInstall(meta: SnapshotMeta): boolean {
+    const core = this.#host.core();
+    return core !== null && core.firstIndex() === meta.index + 1 &&
+      this.#host.logManager.snapshotMeta().index !== meta.index;
+  }
+
   #download(envelope: MessageEnvelope & { message: InstallSnapshotMessage }): void {
-    if (this.#downloading || envelope.uri === undefined || this.#status !== "IDLE") return;
-    this.#downloading = true;
+    if (
+      this.#inflight !== null || envelope.uri === undefined || this.#status !== "IDLE" ||
+      this.#installing ||
+      this.#closing.signal.aborted
+    ) return;
+    // Files the core already accepted are never dropped for a newer download: the install
+    // would have to copy them again from a source that may be gone.
+    if (this.#prepared !== null && this.#pendingInstall(this.#prepared.meta)) return;
     this.#status = "DOWNLOADING";
     const meta = envelope.message.meta;
-    void (async () => {
+    const inflight = { abort: new AbortController(), done: Promise.resolve() };
+    this.#inflight = inflight;
+    const abort = inflight.abort;
+    inflight.done = (async () => {
       try {
         await this.#discardPrepared();
-        this.#prepared = { meta, writer: await this.#copy(envelope.uri!) };
+        this.#prepared = { meta, writer: await this.#copy(envelope.uri!, abort.signal) };
       } catch {
         return; // dropped: the leader sends InstallSnapshot again
       } finally {
-        this.#downloading = false;
+        if (this.#inflight === inflight) this.#inflight = null;
         if (this.#status === "DOWNLOADING") this.#status = "IDLE";
       }
-      if (!this.#host.active()) return this.#discardPrepared();
+      if (!this.#host.active() || abort.signal.aborted) return this.#discardPrepared();
       this.#host.receive(envelope);
       // The core turned it down (stale term, or already covered): free the writer.
-      const core = this.#host.core()!;
-      const pending = core.firstIndex() === meta.index + 1 &&
-        this.#host.logManager.snapshotMeta().index !== meta.index;
-      if (!pending) await this.#discardPrepared();
+      if (!this.#pendingInstall(meta)) await this.#discardPrepared();
     })();
   }
 
   /**
    * Installs the snapshot the core accepted: publishes the downloaded files (or, if they were
-   * not downloaded first, copies them now, retrying), loads them into the state machine and
-   * resets the log to it.
+   * not downloaded first, copies them now), loads them into the state machine and resets the
+   * log to it.
+   *
+   * The core has committed to this snapshot, so it comes first: no save or download starts
+   * meanwhile, a save in progress is waited for, and a background download of another
+   * snapshot is aborted to free the storage's writer. A copy is tried at most
+   * `installAttempts` times and ends at once on `cancel()`: the Ready loop is never blocked
+   * for ever.
    *
    * @param meta The snapshot from the Ready.
    * @param stopping Whether the node is shutting down (stops retrying).
+   * @throws {RaftException} The copy's error when every attempt failed or the node is
+   *   stopping; ESTATEMACHINE when `onSnapshotLoad` fails; EIO when storage fails.
    */
   async install(meta: SnapshotMeta, stopping: () => boolean): Promise<void> {
     const storage = this.#storage;
+    const attempts = Math.max(1, this.#options.installAttempts ?? 10);
+    const closing = this.#closing.signal;
+    this.#installing = true;
     try {
+      // A save holds the storage's only writer: let it finish rather than fail to copy.
+      while (this.#status === "SAVING") await this.#saving;
       let writer = this.#takePrepared(meta);
-      for (let attempt = 0; writer === null; attempt++) {
+      for (let attempt = 1; writer === null; attempt++) {
+        const running = this.#inflight;
+        if (running !== null) {
+          running.abort.abort();
+          await running.done;
+          writer = this.#takePrepared(meta);
+          if (writer !== null) break;
+        }
+        await this.#discardPrepared(); // another snapshot's files: this one comes first
         this.#status = "DOWNLOADING";
         const uri = this.#uris.get(meta.index);
         try {
           if (uri === undefined) {
-            throw RaftException.of(RaftError.EINVAL, "No copy URI for the snapshot");
+            throw RaftException.of(
+              RaftError.EINVAL,
+              `Cannot install snapshot at index ${meta.index}: no copy URI`,
+            );
           }
-          writer = await this.#copy(uri);
+          writer = await this.#copy(uri, closing);
         } catch (e) {
-          if (stopping()) throw e;
-          await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** Math.min(attempt, 6))));
+          if (stopping() || closing.aborted) throw e;
+          if (attempt >= attempts) {
+            const code = e instanceof RaftException ? e.code : RaftError.EIO;
+            throw RaftException.of(
+              code,
+              `Cannot install snapshot at index ${meta.index}: ${attempt} copy attempts failed, the last with: ${
+                e instanceof RaftException ? e.status.message : String(e)
+              }`,
+            );
+          }
+          await abortableDelay(Math.min(1000, 20 * 2 ** Math.min(attempt, 6)), closing);
         }
       }
+      this.#status = "LOADING"; // before publishing: a save must not start meanwhile
       writer.saveMeta(toStoredSnapshotMeta(meta));
       await storage.close(writer);
-      this.#status = "LOADING";
       const reader = await storage.open();
       if (reader === null) throw RaftException.of(RaftError.EIO, "Installed snapshot vanished");
       try {
         await this.#host.caller.run(
           "Loading snapshot",
           () => this.#host.fsm.onSnapshotLoad(reader),
+        );
+      } catch (e) {
+        throw RaftException.of(
+          RaftError.ESTATEMACHINE,
+          `Cannot load snapshot at index ${meta.index}: onSnapshotLoad failed: ${
+            e instanceof RaftException ? e.status.message : e instanceof Error ? e.message : e
+          }`,
         );
       } finally {
         await storage.close(reader);
@@ -331,6 +433,7 @@ export class SnapshotExecutor {
       this.#last = meta;
       this.#uris.clear();
     } finally {
+      this.#installing = false;
       this.#status = "IDLE";
     }
   }
@@ -350,10 +453,12 @@ export class SnapshotExecutor {
   }
 
   /** Copies a remote snapshot's files into a new writer (not yet published). */
-  async #copy(uri: string): Promise<SnapshotWriter> {
+  async #copy(uri: string, signal: AbortSignal): Promise<SnapshotWriter> {
     const m = /^remote:\/\/(.+)\/(\d+)$/.exec(uri);
     if (m === null) throw RaftException.of(RaftError.EINVAL, `Bad snapshot uri "${uri}"`);
     const [, endpoint, id] = m;
+    signal = AbortSignal.any([signal, this.#closing.signal]);
+    if (signal.aborted) throw RaftException.of(RaftError.ECANCELED, "Snapshot copy was aborted");
     const storage = this.#storage;
     const writer = await storage.create();
     let local: SnapshotReader | null = null;
@@ -364,7 +469,10 @@ export class SnapshotExecutor {
         Number(id),
         writer,
         {
-          call: { timeoutMs: Math.max(5000, this.#host.electionTimeoutMs() * 5) },
+          call: {
+            timeoutMs: Math.max(5000, this.#host.electionTimeoutMs() * 5),
+            signal,
+          },
           local,
           chunkBytes: flags.raft_max_byte_count_per_rpc,
         },
@@ -377,4 +485,18 @@ export class SnapshotExecutor {
     }
     return writer;
   }
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
 }

@@ -159,6 +159,40 @@ export function dirName(path: string): string {
 }
 
 /**
+ * Creates a directory (and its missing parents) durably: after `mkdir`, the parent of every
+ * directory created is fsynced, and so is the parent of `path` itself (it may have been
+ * created by a run that crashed before syncing). With `sync` off it is a plain `mkdir`.
+ *
+ * @param fs The file system.
+ * @param path The directory.
+ * @param sync Whether to fsync (default `true`).
+ *
+ * @example
+ * ```ts
+ * import { mkdirDurable } from "./file_system.ts";
+ * import { MemoryFileSystem } from "./memory.ts";
+ * import assert from "node:assert/strict";
+ * const fs = new MemoryFileSystem();
+ * await mkdirDurable(fs, "/a/b");
+ * fs.crash();
+ * assert.ok((await fs.stat("/a/b"))?.isDirectory);
+ * ```
+ */
+export async function mkdirDurable(fs: FileSystem, path: string, sync = true): Promise<void> {
+  const created: string[] = [];
+  for (let p = path; !(await fs.stat(p)); p = dirName(p)) {
+    created.push(p);
+    if (dirName(p) === p) break;
+  }
+  await fs.mkdir(path, { recursive: true });
+  if (!sync) return;
+  const parents = new Set([dirName(path), ...created.map(dirName)]);
+  for (const dir of [...parents].sort((a, b) => b.length - a.length)) {
+    if (dir !== path) await fs.syncDir(dir);
+  }
+}
+
+/**
  * Writes a whole file atomically: write `<path>.tmp`, fsync it, rename over `path`, fsync the
  * directory. With `sync` off the fsyncs are skipped (the rename stays atomic).
  *
@@ -171,11 +205,11 @@ export function dirName(path: string): string {
  *
  * @example
  * ```ts
- * import { writeFileAtomic } from "./file_system.ts";
+ * import { mkdirDurable, writeFileAtomic } from "./file_system.ts";
  * import { MemoryFileSystem } from "./memory.ts";
  * import assert from "node:assert/strict";
  * const fs = new MemoryFileSystem();
- * await fs.mkdir("/d");
+ * await mkdirDurable(fs, "/d");
  * await writeFileAtomic(fs, "/d/f", new Uint8Array([1]));
  * fs.crash();
  * assert.deepEqual(await fs.readFile("/d/f"), new Uint8Array([1]));

@@ -5,8 +5,9 @@
  * `datasync` (file contents) or `syncDir` (directory entries), as a power loss would.
  * Faults (EIO, ENOSPC, short writes) and a disk capacity can be injected.
  *
- * Simplification: creating a directory is durable at once (file creations, renames and
- * removals are not).
+ * Every new directory entry — a created file, a created directory, a rename — is volatile
+ * until its parent directory is synced, as on a POSIX file system: `mkdir` of a storage
+ * directory must be followed by `syncDir` of its parent (see `mkdirDurable`).
  *
  * @module
  */
@@ -275,6 +276,7 @@ class MemoryFile implements FileHandle {
  *
  * const fs = new MemoryFileSystem();
  * await fs.mkdir("/d", { recursive: true });
+ * await fs.syncDir("/"); // a new directory entry is durable once its parent is synced
  * const f = await fs.open("/d/a", { create: true, write: true });
  * await f.write(new Uint8Array([1, 2, 3]), 0);
  * await f.sync();
@@ -486,8 +488,7 @@ export class MemoryFileSystem implements FileSystem {
           throw err(RaftError.ENOENT, "create directory", path, "parent does not exist");
         }
         next = new DirNode();
-        dir.entries.set(part, next);
-        dir.durableEntries.set(part, next); // directory creation is durable (see module doc)
+        dir.entries.set(part, next); // durable only once `dir` is synced
       }
       if (next.kind !== "dir") {
         throw err(RaftError.EEXIST, "create directory", path, "a file is in the way");

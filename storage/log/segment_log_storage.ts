@@ -38,6 +38,7 @@ import {
   type FileHandle,
   type FileSystem,
   joinPath,
+  mkdirDurable,
   readExactly,
   writeFileAtomic,
 } from "../fs/file_system.ts";
@@ -89,6 +90,8 @@ class Segment {
   opening: Promise<FileHandle> | undefined;
   pins = 0;
   dead = false;
+  /** Handles replaced while reads held them (`pins > 0`): closed when the last read ends. */
+  retired: FileHandle[] = [];
 
   constructor(first: number, closed: boolean, last = first - 1) {
     this.first = first;
@@ -277,7 +280,7 @@ export class SegmentLogStorage implements LogStorage {
     this.#confs = [];
     this.#readers = new Set();
     this.#recovery = { truncatedBytes: 0 };
-    await this.#fs.mkdir(this.#dir, { recursive: true });
+    await mkdirDurable(this.#fs, this.#dir, this.#sync || this.#syncMeta);
     const metaPath = this.#path(META_FILE);
     let resetPending = false;
     if (await this.#fs.stat(metaPath)) {
@@ -546,14 +549,22 @@ export class SegmentLogStorage implements LogStorage {
       this.#readers.add(seg);
     }
     if (seg.handle) return seg.handle;
-    seg.opening ??= this.#fs.open(this.#path(seg.name));
+    const opening = seg.opening ??= this.#fs.open(this.#path(seg.name));
+    let opened: FileHandle;
     try {
-      seg.handle = await seg.opening;
+      opened = await opening;
     } finally {
-      seg.opening = undefined;
+      if (seg.opening === opening) seg.opening = undefined;
     }
+    if (seg.handle !== undefined && seg.handle !== opened) {
+      // The segment got another handle meanwhile (reopened for writing by truncateSuffix):
+      // this one serves only the reads that opened it.
+      if (!seg.retired.includes(opened)) seg.retired.push(opened);
+      return opened;
+    }
+    seg.handle = opened;
     await this.#evictReaders(seg);
-    return seg.handle;
+    return opened;
   }
 
   /** Closes the least recently used read handles beyond MAX_READ_HANDLES (not `keep`). */
@@ -590,6 +601,9 @@ export class SegmentLogStorage implements LogStorage {
       buf = await readExactly(handle, start, end - start);
     } finally {
       seg.pins--;
+      if (seg.pins === 0) {
+        for (const h of seg.retired.splice(0)) await h.close().catch(() => {});
+      }
       if (seg.dead && seg.pins === 0) await this.#closeHandle(seg);
     }
     const out: LogEntry[] = [];
@@ -836,8 +850,13 @@ export class SegmentLogStorage implements LogStorage {
         if (seg.closed) {
           // Reopen it as the open segment first (braft does the same).
           const from = this.#path(seg.name);
-          await this.#closeHandle(seg);
-          seg.dead = false;
+          // Its read handle may be in use: retire it rather than let the write handle
+          // below overwrite (and leak) it.
+          this.#readers.delete(seg);
+          const old = seg.handle;
+          seg.handle = undefined;
+          if (old !== undefined && seg.pins > 0) seg.retired.push(old);
+          else await old?.close().catch(() => {});
           seg.closed = false;
           await this.#fs.rename(from, this.#path(seg.name));
           seg.handle = await this.#fs.open(this.#path(seg.name), { write: true });

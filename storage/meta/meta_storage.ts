@@ -13,7 +13,7 @@ import { decodeRecord, encodeRecord } from "../../src/codec/record_file.ts";
 import { PeerId } from "../../src/conf/peer_id.ts";
 import { RaftError, RaftException } from "../../src/errors/status.ts";
 import { flags } from "../../src/util/flags.ts";
-import { type FileSystem, joinPath, writeFileAtomic } from "../fs/file_system.ts";
+import { type FileSystem, joinPath, mkdirDurable, writeFileAtomic } from "../fs/file_system.ts";
 
 /** The persisted hard state. */
 export interface TermAndVotedFor {
@@ -94,7 +94,7 @@ export class LocalRaftMetaStorage implements RaftMetaStorage {
 
   /** {@inheritDoc RaftMetaStorage.init} */
   async init(): Promise<void> {
-    await this.#fs.mkdir(this.#dir, { recursive: true });
+    await mkdirDurable(this.#fs, this.#dir, this.#sync);
     const path = joinPath(this.#dir, "raft_meta");
     await this.#fs.remove(`${path}.tmp`);
     if (!(await this.#fs.stat(path))) return;

@@ -25,7 +25,7 @@ import { decodeRecord, encodeRecord } from "../../src/codec/record_file.ts";
 import { Configuration } from "../../src/conf/configuration.ts";
 import { RaftError, RaftException } from "../../src/errors/status.ts";
 import { flags } from "../../src/util/flags.ts";
-import { dirName, type FileSystem, joinPath } from "../fs/file_system.ts";
+import { dirName, type FileSystem, joinPath, mkdirDurable } from "../fs/file_system.ts";
 import type {
   FileMeta,
   SnapshotMeta,
@@ -206,6 +206,8 @@ class LocalSnapshotReader implements SnapshotReader {
   readonly #fs: FileSystem;
   readonly #meta: SnapshotMeta;
   readonly #files: Map<string, FileMeta>;
+  /** Set by the storage's `close`: a second close must not release another reader's hold. */
+  closed = false;
 
   constructor(
     fs: FileSystem,
@@ -344,6 +346,11 @@ export class LocalSnapshotStorage implements SnapshotStorage {
   readonly #sync: boolean;
   #lastIndex = 0;
   #refs = new Map<number, number>();
+  /**
+   * The one writer allowed at a time: set by `create` and cleared only when its `close`
+   * (publish or discard) has finished, so no second writer can wipe `temp/` under an open
+   * or publishing one.
+   */
   #writer: LocalSnapshotWriter | undefined;
 
   /**
@@ -371,7 +378,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
 
   /** {@inheritDoc SnapshotStorage.init} */
   async init(): Promise<void> {
-    await this.#fs.mkdir(this.#dir, { recursive: true });
+    await mkdirDurable(this.#fs, this.#dir, this.#sync);
     await this.#fs.remove(joinPath(this.#dir, TEMP_DIR), { recursive: true });
     const indexes: number[] = [];
     for (const name of await this.#fs.readDir(this.#dir)) {
@@ -413,24 +420,37 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     }
   }
 
-  /** {@inheritDoc SnapshotStorage.create} */
+  /**
+   * {@inheritDoc SnapshotStorage.create}
+   *
+   * @throws {RaftException} EBUSY while another writer is open or being published.
+   */
   async create(): Promise<SnapshotWriter> {
-    if (this.#writer && !this.#writer.closed) {
+    if (this.#writer !== undefined) {
       throw RaftException.of(
         RaftError.EBUSY,
-        `Cannot create snapshot in "${this.#dir}": another writer is open`,
+        `Cannot create snapshot in "${this.#dir}": ${
+          this.#writer.closed ? "another snapshot is being published" : "another writer is open"
+        }`,
       );
     }
-    const temp = joinPath(this.#dir, TEMP_DIR);
-    await this.#fs.remove(temp, { recursive: true });
-    await this.#fs.mkdir(temp, { recursive: true });
-    this.#writer = new LocalSnapshotWriter(this.#fs, temp, this.#sync);
-    return this.#writer;
+    const writer = new LocalSnapshotWriter(this.#fs, joinPath(this.#dir, TEMP_DIR), this.#sync);
+    this.#writer = writer; // claimed before the first await
+    try {
+      await this.#fs.remove(writer.path, { recursive: true });
+      await this.#fs.mkdir(writer.path, { recursive: true }); // made durable by publish
+    } catch (e) {
+      this.#writer = undefined;
+      throw e;
+    }
+    return writer;
   }
 
   /** {@inheritDoc SnapshotStorage.close} */
   async close(target: SnapshotWriter | SnapshotReader, keepDataOnError = false): Promise<void> {
     if (target instanceof LocalSnapshotReader) {
+      if (target.closed) return; // closed twice: the hold was already released
+      target.closed = true;
       const left = (this.#refs.get(target.index) ?? 1) - 1;
       if (left > 0) this.#refs.set(target.index, left);
       else {
@@ -451,6 +471,8 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     } catch (e) {
       if (!keepDataOnError) await this.#fs.remove(target.path, { recursive: true }).catch(() => {});
       throw e;
+    } finally {
+      this.#writer = undefined; // only now may another writer take temp/
     }
   }
 
@@ -473,7 +495,14 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     const dirs = new Set<string>([writer.path]);
     for (const [name, fileMeta] of writer.files) {
       const path = joinPath(writer.path, name);
-      dirs.add(dirName(path));
+      // Every directory on the way down holds a new entry: each one is synced below.
+      for (
+        let d = dirName(path);
+        d !== writer.path && d.length > writer.path.length;
+        d = dirName(d)
+      ) {
+        dirs.add(d);
+      }
       if (writer.synced.has(name)) {
         files.push({ name, meta: fileMeta });
         continue;

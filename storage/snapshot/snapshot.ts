@@ -78,11 +78,15 @@ export interface SnapshotReader {
 export interface SnapshotStorage {
   /** Opens the storage: drops a stale temp directory and all but the newest snapshot. */
   init(): Promise<void>;
-  /** Starts a new snapshot. */
+  /**
+   * Starts a new snapshot. One writer at a time: while another writer is open or being
+   * published (its `close` has not finished), this rejects with EBUSY.
+   */
   create(): Promise<SnapshotWriter>;
   /**
-   * Publishes a writer's snapshot (or, for a reader, releases it). A failure leaves the
-   * previous snapshot intact and removes the temporary data unless `keepDataOnError`.
+   * Publishes a writer's snapshot (or, for a reader, releases it; closing a reader twice
+   * releases it once). A failure leaves the previous snapshot intact and removes the
+   * temporary data unless `keepDataOnError`.
    */
   close(target: SnapshotWriter | SnapshotReader, keepDataOnError?: boolean): Promise<void>;
   /** The newest snapshot, or `null` when there is none. */

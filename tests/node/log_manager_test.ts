@@ -98,4 +98,93 @@ describe("LogManager", () => {
     await lm.append([entry(21, 4)]);
     assert.deepEqual(lm.entries(21, 22, 1 << 20)!.map((e) => e.index), [21]);
   });
+
+  it("a snapshot install that resets the log forgets entries loaded from disk", async () => {
+    const { lm, loaded } = await open(10); // tiny cache: older entries come from disk
+    await lm.append(Array.from({ length: 12 }, (_, i) => entry(i + 1, 1, `old${i + 1}`)));
+    const done = loaded();
+    assert.equal(lm.entries(6, 12, 1 << 20), null);
+    await done;
+    assert.equal(lm.entries(9, 10, 1 << 20)?.[0]?.data.text(), "old9", "loaded from disk");
+    const conf = { peers: Configuration.parse("127.0.0.1:1:0") };
+    await lm.installSnapshot({ index: 5, term: 2, conf });
+    await lm.append(Array.from({ length: 7 }, (_, i) => entry(i + 6, 2, `new${i + 6}`)));
+    assert.equal(lm.term(9), 2);
+    const got = lm.entries(9, 10, 1 << 20);
+    if (got !== null) {
+      assert.equal(got[0]!.term, 2, "an entry agrees with term()");
+      assert.equal(got[0]!.data.text(), "new9");
+    }
+    const again = loaded();
+    if (got === null) {
+      await again;
+      const e = lm.entries(9, 10, 1 << 20)![0]!;
+      assert.deepEqual([e.term, e.data.text()], [2, "new9"]);
+    }
+  });
+
+  for (const change of ["truncation", "reset"] as const) {
+    it(`a background load that finishes after a ${change} is discarded`, async () => {
+      const { lm, loaded } = await open(10);
+      const log = lm.logStorage;
+      const real = log.getEntries.bind(log);
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let reads = 0;
+      log.getEntries = async (lo, hi, max) => {
+        const out = await real(lo, hi, max);
+        if (reads++ === 0) await gate; // hold the first load until the log has changed
+        return out;
+      };
+      await lm.append(Array.from({ length: 12 }, (_, i) => entry(i + 1, 1, `old${i + 1}`)));
+      let done = loaded();
+      assert.equal(lm.entries(3, 12, 1 << 20), null, "load starts");
+      if (change === "truncation") {
+        await lm.append(Array.from({ length: 10 }, (_, i) => entry(i + 3, 2, `new${i + 3}`)));
+      } else {
+        const conf = { peers: Configuration.parse("127.0.0.1:1:0") };
+        await lm.installSnapshot({ index: 2, term: 2, conf });
+        await lm.append(Array.from({ length: 10 }, (_, i) => entry(i + 3, 2, `new${i + 3}`)));
+      }
+      release();
+      await done;
+      for (let tries = 0; tries < 5; tries++) {
+        const got = lm.entries(3, 4, 1 << 20);
+        if (got !== null) {
+          assert.deepEqual([got[0]!.term, got[0]!.data.text()], [2, "new3"]);
+          return;
+        }
+        done = loaded();
+        await done;
+      }
+      assert.fail("entry 3 was never served");
+    });
+  }
+
+  it("at startup a log that conflicts with the snapshot is reset to it", async () => {
+    const conf = { peers: Configuration.parse("127.0.0.1:1:0") };
+    // Crash after publishing snapshot (5, term 2) but before the log was reset.
+    const { lm } = await open();
+    await lm.append(Array.from({ length: 10 }, (_, i) => entry(i + 1, 1)));
+    await lm.setInitialSnapshot({ index: 5, term: 2, conf });
+    assert.equal(lm.lastIndex(), 5);
+    assert.equal(lm.term(5), 2);
+    assert.equal(lm.term(6), undefined, "the old term-1 suffix is gone");
+    assert.equal(lm.logStorage.lastLogIndex(), 5);
+    assert.equal(lm.logStorage.firstLogIndex(), 6);
+    await lm.append([entry(6, 2, "new6")]);
+    assert.equal(lm.entries(6, 7, 1 << 20)![0]!.data.text(), "new6");
+    // A log that agrees with the snapshot is kept.
+    const other = await open();
+    await other.lm.append(Array.from({ length: 10 }, (_, i) => entry(i + 1, 1)));
+    await other.lm.setInitialSnapshot({ index: 5, term: 1, conf });
+    assert.equal(other.lm.lastIndex(), 10);
+    assert.equal(other.lm.logStorage.firstLogIndex(), 1);
+    // A log that does not reach the snapshot is reset too.
+    const short = await open();
+    await short.lm.append([entry(1, 1)]);
+    await short.lm.setInitialSnapshot({ index: 5, term: 1, conf });
+    assert.equal(short.lm.logStorage.firstLogIndex(), 6);
+    assert.equal(short.lm.lastIndex(), 5);
+  });
 });

@@ -6,6 +6,7 @@ import type { LogEntry } from "../../src/core/entry.ts";
 import { PeerId } from "../../src/conf/peer_id.ts";
 import { RaftError } from "../../src/errors/status.ts";
 import { Prng } from "../../src/util/prng.ts";
+import type { FileHandle, OpenOptions } from "../../storage/fs/file_system.ts";
 import { MemoryFileSystem } from "../../storage/fs/memory.ts";
 import { SegmentLogStorage } from "../../storage/log/segment_log_storage.ts";
 import { LocalRaftMetaStorage } from "../../storage/meta/meta_storage.ts";
@@ -531,5 +532,87 @@ describe("SegmentLogStorage file handles", () => {
     assert.equal(again.lastLogIndex(), 400);
     await again.close();
     assert.equal(fs.openFiles, 0);
+  });
+
+  it("truncating a closed segment that a read holds open leaks no file handle", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reading!: () => void;
+    const readStarted = new Promise<void>((r) => (reading = r));
+    let gated = false;
+    class GatedFs extends MemoryFileSystem {
+      override async open(path: string, options: OpenOptions = {}): Promise<FileHandle> {
+        const h = await super.open(path, options);
+        if (gated && !options.write) {
+          const read = h.read.bind(h);
+          h.read = async (b, p) => {
+            reading();
+            await gate;
+            return read(b, p);
+          };
+        }
+        return h;
+      }
+    }
+    const fs = new GatedFs();
+    const log = await openLog(fs, { maxSegmentSize: 1024 });
+    await log.appendEntries(dataEntries(1, 200, 1));
+    const names = await segmentNames(fs);
+    assert.ok(names.length > 2 && !names[0]!.includes("inprogress"), names.join());
+    const firstLast = Number(/^log_\d+_(\d+)$/.exec(names[0]!)![1]);
+    // A read of the first (closed) segment is in flight while the suffix is truncated into it.
+    gated = true;
+    const read = log.getEntries(1, firstLast);
+    await readStarted;
+    gated = false;
+    await log.truncateSuffix(firstLast - 2);
+    release();
+    await read.catch(() => {}); // it may see the truncated file: the caller retries
+    await log.appendEntries(dataEntries(firstLast - 1, firstLast + 1, 2));
+    await assertPrefix(log, firstLast - 2);
+    await log.close();
+    assert.equal(fs.openFiles, 0, "every handle closed");
+  });
+});
+
+describe("Directory entries are durable only once their parent is synced", () => {
+  it("the crash FS loses a new directory whose parent was not synced", async () => {
+    const fs = new MemoryFileSystem();
+    await fs.mkdir("/kept", { recursive: true });
+    await fs.syncDir("/");
+    await fs.mkdir("/kept/lost/deeper", { recursive: true });
+    await fs.mkdir("/gone", { recursive: true });
+    fs.crash();
+    assert.ok(await fs.stat("/kept"));
+    assert.equal(await fs.stat("/kept/lost"), null);
+    assert.equal(await fs.stat("/gone"), null);
+  });
+
+  it("log, meta and snapshot storages in new nested directories survive a crash", async () => {
+    const fs = new MemoryFileSystem();
+    const log = new SegmentLogStorage(fs, "/data/raft/log", { sync: true });
+    await log.init();
+    await log.appendEntries(dataEntries(1, 3, 1));
+    const meta = new LocalRaftMetaStorage(fs, "/data/raft/meta", { sync: true });
+    await meta.init();
+    await meta.setTermAndVotedFor(7, PeerId.parse("10.0.0.1:8100"));
+    const snaps = new LocalSnapshotStorage(fs, "/data/raft/snapshot", { sync: true });
+    await snaps.init();
+    const w = await snaps.create();
+    await w.writeFile("sub/deeper/state", new Uint8Array([4, 2]));
+    w.saveMeta(snapMeta(3));
+    await snaps.close(w);
+    fs.crash();
+    const log2 = new SegmentLogStorage(fs, "/data/raft/log", { sync: true });
+    await log2.init();
+    await assertPrefix(log2, 3);
+    const meta2 = new LocalRaftMetaStorage(fs, "/data/raft/meta", { sync: true });
+    await meta2.init();
+    assert.equal(meta2.getTermAndVotedFor().term, 7);
+    const snaps2 = new LocalSnapshotStorage(fs, "/data/raft/snapshot", { sync: true });
+    await snaps2.init();
+    const r = (await snaps2.open())!;
+    assert.deepEqual(await r.readFile("sub/deeper/state"), new Uint8Array([4, 2]));
+    await snaps2.close(r);
   });
 });

@@ -82,4 +82,51 @@ describe("LocalSnapshotStorage writer", () => {
     assert.deepEqual((await fs.readDir("/snap")).sort(), ["snapshot_00000000000000000009"]);
     assert.equal(again.lastSnapshotIndex, 9);
   });
+
+  it("refuses a second writer while a snapshot is being published", async () => {
+    const fs = new MemoryFileSystem();
+    const storage = new LocalSnapshotStorage(fs, "/snap");
+    await storage.init();
+    const first = await storage.create();
+    await first.writeFile("data", new Uint8Array([1]));
+    first.saveMeta(meta(4));
+    await storage.close(first);
+    const w = await storage.create();
+    await rejectsWith(storage.create(), RaftError.EBUSY); // a writer is open
+    await w.writeFile("data", new Uint8Array([1, 2, 3]));
+    w.saveMeta(meta(8));
+    const publishing = storage.close(w);
+    // The publish is in progress: a new writer would wipe the files being published.
+    await rejectsWith(storage.create(), RaftError.EBUSY);
+    await publishing;
+    const r = (await storage.open())!;
+    assert.equal(r.loadMeta().lastIncludedIndex, 8);
+    assert.deepEqual(await r.readFile("data"), new Uint8Array([1, 2, 3]));
+    await storage.close(r);
+    // Once published, a new writer may start.
+    const next = await storage.create();
+    await rejectsWith(storage.close(next), RaftError.EINVAL); // no meta: dropped
+    await storage.create();
+  });
+
+  it("closing a reader twice does not release another reader's snapshot", async () => {
+    const fs = new MemoryFileSystem();
+    const storage = new LocalSnapshotStorage(fs, "/snap");
+    await storage.init();
+    const publish = async (index: number): Promise<void> => {
+      const w = await storage.create();
+      await w.writeFile("data", new Uint8Array([index]));
+      w.saveMeta(meta(index));
+      await storage.close(w);
+    };
+    await publish(3);
+    const a = (await storage.open())!;
+    const b = (await storage.open())!;
+    await storage.close(a);
+    await storage.close(a); // a bug in the caller: must not count as b's close
+    await publish(5); // snapshot 3 is still read by b: kept
+    assert.deepEqual(await b.readFile("data"), new Uint8Array([3]));
+    await storage.close(b);
+    assert.deepEqual((await fs.readDir("/snap")).sort(), ["snapshot_00000000000000000005"]);
+  });
 });
