@@ -7,6 +7,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ChunkChain } from "../../src/bytes/chunk_chain.ts";
+import { Configuration } from "../../src/conf/configuration.ts";
+import { PeerId } from "../../src/conf/peer_id.ts";
 import type { Message } from "../../src/core/types.ts";
 import { Prng } from "../../src/util/prng.ts";
 import { ManualNet } from "./manual_net.ts";
@@ -15,7 +17,7 @@ const SEEDS = Number(globalThis.process?.env?.LEASE_SEEDS ?? "") || 1200;
 const STEPS = 400;
 
 /** Totals over all seeds, to check that the schedules exercise what they should. */
-const seen = { leases: 0, leaderChanges: 0, restarts: 0 };
+const seen = { leases: 0, leaderChanges: 0, restarts: 0, confChanges: 0 };
 
 function run(seed: number): void {
   const rnd = new Prng(seed);
@@ -43,9 +45,23 @@ function run(seed: number): void {
       held = held.filter((m) => m.to !== id && m.from !== id);
       seen.restarts++;
       trace.push(`${step} restart ${id}`);
+    } else if (r < 0.095) {
+      const id = ids[rnd.int(n)]!;
+      net.core(id).campaign();
+      trace.push(`${step} campaign ${id}`);
     } else if (r < 0.1) {
       const leader = ids.find((id) => net.core(id).isLeader());
-      if (leader !== undefined) net.core(leader).propose(ChunkChain.from(`w${step}`));
+      if (leader !== undefined && rnd.chance(0.2)) {
+        // remove a voter (maybe the leader itself) or bring everyone back
+        const core = net.core(leader);
+        const voters = ids.filter((id) => core.configuration().peers.contains(PeerId.parse(id)));
+        const peers = voters.length === n ? voters.filter((id) => id !== ids[rnd.int(n)]) : ids;
+        const st = core.proposeConfChange({ peers: new Configuration(peers) });
+        trace.push(`${step} conf ${peers}: ${st}`);
+        if (st.ok()) seen.confChanges++;
+      } else if (leader !== undefined) {
+        net.core(leader).propose(ChunkChain.from(`w${step}`));
+      }
     } else if (r < 0.5) {
       for (const id of ids) net.core(id).tick();
       net.drain();
@@ -89,6 +105,6 @@ describe("lease safety (randomized)", () => {
     for (let seed = 1; seed <= SEEDS; seed++) run(seed);
     assert.ok(seen.leases > SEEDS * 10, `leases held: ${seen.leases}`);
     assert.ok(seen.leaderChanges > SEEDS * 2, `leader changes: ${seen.leaderChanges}`);
-    assert.ok(seen.restarts > 0);
+    assert.ok(seen.restarts > 0 && seen.confChanges > 0, JSON.stringify(seen));
   });
 });
