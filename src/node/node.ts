@@ -347,10 +347,11 @@ export class Node {
   // ------------------------------------------------------------------ writes
 
   /**
-   * Proposes `task.data` as a new log entry (braft `apply`). The outcome goes to `task.done`:
-   * once committed it is handed to `onApply` through `iter.done()`; otherwise it runs with
-   * EPERM (not leader, expected-term mismatch, leader stepped down), EBUSY (transferring),
-   * EREADONLY, ESHUTDOWN or EINVAL. Never runs `done` synchronously.
+   * Proposes `task.data` as a new log entry (braft `apply`). The outcome goes to `task.done`,
+   * exactly once: once committed, that very object is handed to `onApply` through
+   * `iter.done()`; otherwise it runs with EPERM (not leader, expected-term mismatch, leader
+   * stepped down), EBUSY (transferring), EREADONLY, EBADNODE (the node went to ERROR, e.g. its
+   * disk failed), ESHUTDOWN or EINVAL. Never runs `done` synchronously.
    *
    * @param task Data, completion and expected term.
    */
