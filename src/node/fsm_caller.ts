@@ -152,8 +152,11 @@ export class FSMCaller {
   }
 
   /**
-   * Queues arbitrary work that must run between callbacks (snapshot save or load). Its
-   * rejection is treated as a state machine error only if `fatal` is set.
+   * Queues state machine work that must run between callbacks (snapshot save or load). It
+   * does not put the caller into error by itself. A rejection that is not a `RaftException`
+   * (what a state machine callback throws) comes back as ESTATEMACHINE naming `activity`, so
+   * a failing `onSnapshotLoad` is not mistaken for a storage error; a `RaftException` (say,
+   * EIO from storage) comes back unchanged.
    *
    * @param activity Shown in `describe()` while it runs.
    * @param work The work.
@@ -171,7 +174,7 @@ export class FSMCaller {
         try {
           resolve(await work());
         } catch (e) {
-          reject(e);
+          reject(userError(activity, e));
         } finally {
           this.#activity = "Idle";
         }

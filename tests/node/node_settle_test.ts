@@ -193,6 +193,31 @@ describe("node completion rules", () => {
     }
   });
 
+  it("an onSnapshotLoad failure during InstallSnapshot is ESTATEMACHINE, not a disk error", async () => {
+    const peers = peerIds(3, 6440);
+    const c = new Cluster("loadfail", peers);
+    try {
+      for (const p of peers) await c.start(p);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 5, "a");
+      const lagger = c.followers()[0]!.nodeId();
+      await c.stop(lagger);
+      await c.apply(leader, 5, "b");
+      await leader.snapshot();
+      await c.apply(leader, 5, "c");
+      await leader.snapshot(); // drops the log the lagger would need
+      const fsm = new MockFsm();
+      fsm.failLoad = true;
+      const node = await c.start(lagger, { fsm });
+      await waitFor(() => fsm.errors[0], DEADLINE_MS, "onError on the lagging follower");
+      assert.equal(fsm.errors[0]!.code, RaftError.ESTATEMACHINE, fsm.errors[0]!.message);
+      assert.match(fsm.errors[0]!.message, /mock load failure/);
+      assert.equal(node.state(), NodeState.ERROR);
+    } finally {
+      await c.stopAll();
+    }
+  });
+
   it("waitApplied, waitLeader and a confirmed readIndex reject on shutdown", async () => {
     const fsm = new GatedFsm();
     const { c, node } = await singleNode("shutwait", fsm);
