@@ -8,6 +8,7 @@ import { type Bytes, ChunkChain, toChunkChain } from "../bytes/chunk_chain.ts";
 import { Configuration } from "../conf/configuration.ts";
 import { ANY_PEER, PeerId } from "../conf/peer_id.ts";
 import { EntryType, type LogEntry } from "../core/entry.ts";
+import { jointIndex } from "../core/quorum.ts";
 import { RaftCore } from "../core/raft_core.ts";
 import type { Message, Ready, SoftState } from "../core/types.ts";
 import { encodeMessage, type MessageEnvelope } from "../codec/message_codec.ts";
@@ -36,6 +37,8 @@ import type { StateMachine } from "./state_machine.ts";
 
 /** Election timeout in ticks: fine enough for the randomised timeout, cheap enough to tick. */
 const TICKS_PER_ELECTION = 20;
+/** How many recent tick times are kept (more than the lease's window of T - 2 ticks). */
+const TICK_HISTORY = 64;
 
 interface Pending {
   term: number;
@@ -124,8 +127,13 @@ export class Node {
   #error: RaftException | null = null;
   #shutdownPromise: Promise<void> | null = null;
   #rejectedMessages = 0;
-  /** Clock readings of the latest ticks, oldest first (for the lease's real-time check). */
-  #tickTimes: number[] = [];
+  /** The core's tick counter (it starts at 1), mirrored to time-stamp its ticks. */
+  #tickNo = 1;
+  /** Clock reading of tick `n` at `[n % TICK_HISTORY]` (the lease's real-time check). */
+  #tickAt: number[] = new Array<number>(TICK_HISTORY).fill(-Infinity);
+  /** Per follower, the newest `sentTick` it acknowledged in `#ackTerm` (as the core counts). */
+  #acked = new Map<string, number>();
+  #ackTerm = 0;
   #driveDone: Promise<void> = Promise.resolve();
 
   /**
@@ -268,6 +276,7 @@ export class Node {
         Math.round(TICKS_PER_ELECTION / flags.raft_election_heartbeat_factor),
       ),
     );
+    this.#tickAt[1] = this.#clock.now(); // the core's ticks start at 1
     this.#core = new RaftCore({
       id: this.#peer.key(),
       storage: this.#logManager,
@@ -645,7 +654,7 @@ export class Node {
     const inactive = this.#inactiveStatus();
     if (inactive !== null) return Promise.reject(new RaftException(inactive));
     const seq = ++this.#readSeq;
-    const st = this.#core!.readIndex(seq, this.#ticksKeptPace());
+    const st = this.#core!.readIndex(seq, this.#leaseConfirmedByClock());
     if (!st.ok()) return Promise.reject(new RaftException(st));
     const p = new Promise<number>((resolve, reject) =>
       this.#readWaiters.set(seq, { resolve, reject })
@@ -719,33 +728,56 @@ export class Node {
    */
   isLeaderLeaseValid(): boolean {
     const core = this.#core;
-    return core !== null && core.isLeaderLeaseValid() && this.#ticksKeptPace();
+    return core !== null && core.isLeaderLeaseValid() && this.#leaseConfirmedByClock();
   }
 
-  #ticksKeptPace(): boolean {
-    // The core measures the lease in ticks, and a stalled event loop delays ticks, so the clock
-    // must confirm it. The core trusts a heartbeat sent as long as T - 2 ticks ago, i.e. after
-    // the tick at times[last - (T - 2)]. A follower that received it refuses votes (and does not
-    // campaign) until its T-th tick after the receipt; its first tick may come at once, so that
-    // holds for more than (T - 1) ticks of real time, not T. The leader trusts the lease for
-    // less than that, minus a margin for clock drift (see #leaseDriftMarginMs).
-    const window = TICKS_PER_ELECTION - 2;
-    const times = this.#tickTimes;
-    if (times.length <= window) return false;
-    const since = times[times.length - 1 - window]!;
+  /**
+   * The core measures the lease in ticks: it holds while a quorum acknowledged a heartbeat sent
+   * at most T - 2 ticks ago. Ticks can lag real time (a stalled event loop) and a tick count
+   * says nothing of where within a tick a message went, so the clock must confirm it. The
+   * heartbeat the lease rests on (the quorum's newest acknowledged `sentTick` s) left after
+   * tick s fired. A follower that received it refuses votes and does not campaign until its
+   * T-th tick after the receipt; its first tick may come at once, so that holds for more than
+   * T - 1 ticks of real time. The leader trusts the lease for less than that, minus a margin
+   * for clock drift (see #leaseDriftMarginMs).
+   */
+  #leaseConfirmedByClock(): boolean {
+    const core = this.#core;
+    if (core === null) return false;
+    const acked = core.term() === this.#ackTerm ? this.#acked : new Map<string, number>();
+    const conf = core.configuration();
+    const self = this.#peer.key();
+    const cur = this.#tickNo;
+    const s = jointIndex(
+      conf.peers.peers.map((p) => p.key()),
+      conf.oldPeers?.peers.map((p) => p.key()) ?? [],
+      (id) => id === self ? cur : acked.get(id) ?? -Infinity,
+    );
+    if (!(s > cur - TICK_HISTORY) || s > cur) return false;
+    const sentAfter = this.#tickAt[s % TICK_HISTORY]!;
     const bound = (TICKS_PER_ELECTION - 1) * this.#tickMs - this.#leaseDriftMarginMs();
-    return this.#clock.now() - since < bound;
+    return this.#clock.now() - sentAfter < bound;
+  }
+
+  /** Notes a follower's acknowledgement of a heartbeat or append (before the core sees it). */
+  #noteAck(core: RaftCore, m: Message): void {
+    if (m.type !== "AppendEntriesResp" || !core.isLeader() || m.term !== core.term()) return;
+    if (this.#ackTerm !== m.term) {
+      this.#acked.clear();
+      this.#ackTerm = m.term;
+    }
+    if (m.sentTick > (this.#acked.get(m.from) ?? -Infinity)) this.#acked.set(m.from, m.sentTick);
   }
 
   /**
    * braft keeps a follower's lease `maxClockDriftMs` longer than the leader's. Here the
-   * followers' side is counted in the core's ticks, so the margin is taken off the leader's
-   * side instead, capped at half a tick: a larger one would leave no time in which a lease
-   * measured from the oldest heartbeat the core accepts could be valid.
+   * followers' side is counted in the core's ticks, so the margin comes off the leader's side
+   * instead, capped at half of the T - 1 ticks so that a lease remains usable (heartbeats go
+   * every T / 10) even when the drift allowed is as large as the election timeout.
    */
   #leaseDriftMarginMs(): number {
     const drift = this.#options?.maxClockDriftMs ?? 1000;
-    return Math.max(0, Math.min(drift, this.#tickMs / 2));
+    return Math.max(0, Math.min(drift, ((TICKS_PER_ELECTION - 1) * this.#tickMs) / 2));
   }
 
   /**
@@ -944,6 +976,7 @@ export class Node {
       return; // re-delivered once its files are downloaded
     }
     try {
+      this.#noteAck(core, m);
       core.step(m);
     } catch (e) {
       // A message that breaks a protocol invariant (say, a second leader in this term) comes
@@ -1263,8 +1296,8 @@ export class Node {
     this.#tickTimer = this.#clock.setTimer(() => {
       this.#tickTimer = null;
       if (!this.#active()) return;
-      this.#tickTimes.push(this.#clock.now());
-      if (this.#tickTimes.length > TICKS_PER_ELECTION) this.#tickTimes.shift();
+      this.#tickNo++;
+      this.#tickAt[this.#tickNo % TICK_HISTORY] = this.#clock.now();
       this.#core!.tick();
       this.#drive();
       this.#scheduleTick();

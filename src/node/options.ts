@@ -17,8 +17,10 @@ export interface NodeOptions {
   /**
    * Lease safety margin for clock drift in ms (default 1000, braft `max_clock_drift_ms`). The
    * leader trusts its lease for less than T − 1 ticks (T = the election timeout; a follower's
-   * first tick after a heartbeat may come at once) minus this margin, capped at half a tick
-   * because followers count their side in ticks. Also shown in `describe()`'s vote timer.
+   * first tick after a heartbeat may come at once) after sending the heartbeat a quorum last
+   * acknowledged, minus this margin. The margin is capped at half of those T − 1 ticks so that
+   * a lease stays usable (braft instead lengthens the followers' side, which webraft counts in
+   * the core's ticks). Also shown in `describe()`'s vote timer.
    */
   maxClockDriftMs?: number;
   /** Take a snapshot every this many seconds (default 3600; ≤ 0 disables). */
