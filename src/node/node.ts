@@ -728,7 +728,8 @@ export class Node {
    */
   isLeaderLeaseValid(): boolean {
     const core = this.#core;
-    return core !== null && core.isLeaderLeaseValid() && this.#leaseConfirmedByClock();
+    return core !== null && this.isLeader() && core.isLeaderLeaseValid() &&
+      this.#leaseConfirmedByClock();
   }
 
   /**
@@ -759,14 +760,21 @@ export class Node {
     return this.#clock.now() - sentAfter < bound;
   }
 
-  /** Notes a follower's acknowledgement of a heartbeat or append (before the core sees it). */
-  #noteAck(core: RaftCore, m: Message): void {
-    if (m.type !== "AppendEntriesResp" || !core.isLeader() || m.term !== core.term()) return;
-    if (this.#ackTerm !== m.term) {
+  /** A follower's acknowledgement in this leader's term, as the core will count it, or null. */
+  #ackIn(core: RaftCore, m: Message): { from: string; term: number; sentTick: number } | null {
+    if (m.type !== "AppendEntriesResp" || !core.isLeader() || m.term !== core.term()) return null;
+    return { from: m.from, term: m.term, sentTick: m.sentTick };
+  }
+
+  /** Notes an acknowledgement once the core accepted the message. */
+  #noteAck(ack: { from: string; term: number; sentTick: number }): void {
+    if (this.#ackTerm !== ack.term) {
       this.#acked.clear();
-      this.#ackTerm = m.term;
+      this.#ackTerm = ack.term;
     }
-    if (m.sentTick > (this.#acked.get(m.from) ?? -Infinity)) this.#acked.set(m.from, m.sentTick);
+    if (ack.sentTick > (this.#acked.get(ack.from) ?? -Infinity)) {
+      this.#acked.set(ack.from, ack.sentTick);
+    }
   }
 
   /**
@@ -975,8 +983,8 @@ export class Node {
     ) {
       return; // re-delivered once its files are downloaded
     }
+    const ack = this.#ackIn(core, m);
     try {
-      this.#noteAck(core, m);
       core.step(m);
     } catch (e) {
       // A message that breaks a protocol invariant (say, a second leader in this term) comes
@@ -986,6 +994,7 @@ export class Node {
       this.#rejectedMessages++;
       return;
     }
+    if (ack !== null) this.#noteAck(ack);
     this.#drive();
   }
 
