@@ -319,8 +319,9 @@ export class Node {
       return;
     }
     if (this.#core?.isLeader()) {
-      // braft: a leader that shuts down wakes the most caught-up follower at once.
-      const st = this.#core.transferLeader("");
+      // braft: a leader that shuts down steps down for good and wakes the most caught-up
+      // follower, saying so, so the voters need not wait out their follower lease.
+      const st = this.#core.stepDownAndWakeCandidate();
       if (st.ok()) await this.#driveNow();
     }
     this.#state = NodeState.SHUTTING;

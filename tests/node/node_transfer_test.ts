@@ -146,22 +146,29 @@ describe("braft node scenarios: leadership transfer", () => {
     }
   });
 
-  it("shutting_leader_triggers_timeout_now: a new leader appears within one election timeout", async () => {
-    const peers = peerIds(3);
-    const c = new Cluster("shutleader", peers, { electionTimeoutMs: 3000 });
-    try {
-      for (const p of peers) await c.start(p);
-      const leader = await c.waitLeader();
-      await c.apply(leader, 5);
-      const started = Date.now();
-      await c.stop(leader.nodeId());
-      await c.waitLeader();
-      // Without TimeoutNow the followers would wait at least one election timeout (2 s).
-      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
-    } finally {
-      await c.stopAll();
-    }
-  });
+  for (const lease of [false, true]) {
+    it(`shutting_leader_triggers_timeout_now${lease ? " (leader lease on)" : ""}: a new leader appears within one election timeout`, async () => {
+      const peers = peerIds(3);
+      // With the lease on, followers refuse votes while their lease runs, unless the old leader
+      // says it stepped down for good (the TimeoutNow it sends on shutdown does).
+      const c = new Cluster(lease ? "shutleaderlease" : "shutleader", peers, {
+        electionTimeoutMs: 3000,
+        enableLeaderLease: lease,
+      });
+      try {
+        for (const p of peers) await c.start(p);
+        const leader = await c.waitLeader();
+        await c.apply(leader, 5);
+        const started = Date.now();
+        await c.stop(leader.nodeId());
+        await c.waitLeader();
+        // Without TimeoutNow the followers would wait at least one election timeout (2 s).
+        assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+      } finally {
+        await c.stopAll();
+      }
+    });
+  }
 
   it("removing_leader_triggers_timeout_now: a new leader appears within one election timeout", async () => {
     const peers = peerIds(3);
