@@ -59,6 +59,7 @@ export {
 } from "./src/conf/mod.ts";
 export {
   errorName,
+  ErrorType,
   RaftError,
   type RaftErrorCode,
   RaftException,
@@ -84,6 +85,7 @@ export {
   type UserLog,
 } from "./src/node/options.ts";
 export { type LeaderChangeContext, StateMachine } from "./src/node/state_machine.ts";
+export { type SnapshotThrottle, ThroughputSnapshotThrottle } from "./src/node/snapshot_throttle.ts";
 export type { Iterator } from "./src/node/iterator.ts";
 export {
   type Closure,
@@ -101,6 +103,8 @@ export type {
   SnapshotWriter,
 } from "./storage/snapshot/snapshot.ts";
 export { registerLogStorage, registerMetaStorage, registerSnapshotStorage } from "./storage/uri.ts";
+export { type GCOptions, gcRaftData } from "./storage/gc.ts";
+export type { FileHandle, FileInfo, FileSystem, OpenOptions } from "./storage/fs/file_system.ts";
 export type {
   LogStorageFactory,
   MetaStorageFactory,

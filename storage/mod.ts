@@ -85,6 +85,7 @@ export {
   SNAPSHOT_META_FILE,
   type SnapshotStorageOptions,
 } from "./snapshot/local_snapshot_storage.ts";
+export { type GCOptions, gcRaftData } from "./gc.ts";
 export {
   createLogStorage,
   createMetaStorage,

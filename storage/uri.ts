@@ -87,7 +87,8 @@ const metaFactories = new Map<string, MetaStorageFactory>([
 const snapshotFactories = new Map<string, SnapshotStorageFactory>([
   [
     "local",
-    async (path, options) => new LocalSnapshotStorage(await localFileSystem(), path, options),
+    async (path, options) =>
+      new LocalSnapshotStorage(options.fs ?? await localFileSystem(), path, options),
   ],
   [
     "memory",

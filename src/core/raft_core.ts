@@ -53,6 +53,16 @@ export interface RaftCoreOptions {
   maxInflightMsgs?: number;
   /** A new peer is caught up within this many entries of the leader (default 1000). */
   catchupMargin?: number;
+  /**
+   * braft `catchup_timeout_ms` in ticks (default T): a catch-up fails only once this long has
+   * passed since it started and the peer has not answered for T.
+   */
+  catchupTimeoutTick?: number;
+  /**
+   * braft `raft_step_down_when_vote_timedout` (default true): a candidate whose election timed
+   * out pre-votes again; `false` starts the next election at once.
+   */
+  stepDownWhenVoteTimedout?: boolean;
   /** Leader steps down when it has not heard from a quorum within T (default true). */
   checkQuorum?: boolean;
   /** Leader lease (`raft_enable_leader_lease`): lease reads and follower vote stickiness (default false). */
@@ -95,6 +105,10 @@ export interface FollowerStatus {
   readonly next: number;
   /** Replication state. */
   readonly state: string;
+  /** The leader waits for this follower's answer before it sends more. */
+  readonly paused: boolean;
+  /** Ticks since this follower last answered (or since this leader's lease started). */
+  readonly silentTicks: number;
 }
 
 interface ConfView {
@@ -200,6 +214,8 @@ export class RaftCore {
   readonly #maxBody: number;
   readonly #maxInflight: number;
   readonly #catchupMargin: number;
+  readonly #catchupTimeout: number;
+  readonly #stepDownWhenVoteTimedout: boolean;
   readonly #checkQuorum: boolean;
   readonly #leaseEnabled: boolean;
   readonly #priority: number;
@@ -296,6 +312,8 @@ export class RaftCore {
     this.#maxBody = options.maxBodyBytes ?? 512 * 1024;
     this.#maxInflight = options.maxInflightMsgs ?? 256;
     this.#catchupMargin = options.catchupMargin ?? 1000;
+    this.#catchupTimeout = options.catchupTimeoutTick ?? this.#electionTick;
+    this.#stepDownWhenVoteTimedout = options.stepDownWhenVoteTimedout ?? true;
     this.#checkQuorum = options.checkQuorum ?? true;
     this.#leaseEnabled = options.leaseEnabled ?? false;
     this.#priority = options.priority ?? 1;
@@ -434,7 +452,15 @@ export class RaftCore {
   followers(): FollowerStatus[] {
     const out: FollowerStatus[] = [];
     for (const [id, pr] of this.#prs) {
-      if (id !== this.#id) out.push({ id, match: pr.match, next: pr.next, state: pr.state });
+      if (id === this.#id) continue;
+      out.push({
+        id,
+        match: pr.match,
+        next: pr.next,
+        state: pr.state,
+        paused: pr.paused(),
+        silentTicks: this.#ticks - Math.max(pr.lastRespTick, this.#leaseStart),
+      });
     }
     return out;
   }
@@ -1062,7 +1088,8 @@ export class RaftCore {
     if (this.#electionElapsed >= this.#randomizedTimeout) {
       this.#electionElapsed = 0;
       if (this.#priority <= 0 && this.#role === "follower") return;
-      this.#campaign("prevote");
+      const again = this.#role === "candidate" && !this.#stepDownWhenVoteTimedout;
+      this.#campaign(again ? "election" : "prevote");
     }
   }
 
@@ -1663,7 +1690,10 @@ export class RaftCore {
       if (caught) continue;
       all = false;
       const since = Math.max(cc.startTick, pr?.lastRespTick ?? 0);
-      if (this.#ticks - since >= this.#electionTick) {
+      if (
+        this.#ticks - since >= this.#electionTick &&
+        this.#ticks - cc.startTick >= this.#catchupTimeout
+      ) {
         // braft retries while the peer answers within T; it stopped answering: ECATCHUP
         this.#confChange = null;
         this.#confResults.push({

@@ -185,6 +185,35 @@ export class Status {
 const OK_STATUS = new Status(0, "");
 
 /**
+ * What failed when a node went to ERROR (braft `ErrorType`), carried by the `RaftException`
+ * that `StateMachine.onError` receives.
+ *
+ * @example
+ * ```ts
+ * import { ErrorType, RaftError, RaftException, Status } from "@webraft/raft";
+ * import assert from "node:assert/strict";
+ * const e = new RaftException(new Status(RaftError.EIO, "disk"), { type: ErrorType.LOG });
+ * assert.equal(e.type, ErrorType.LOG);
+ * assert.equal(new RaftException(new Status(RaftError.EIO, "x")).type, ErrorType.NONE);
+ * ```
+ */
+export const ErrorType = {
+  /** Not a node error (or not classified). */
+  NONE: 0,
+  /** The log storage failed (braft `ERROR_TYPE_LOG`). */
+  LOG: 1,
+  /** The term/vote meta storage failed (braft `ERROR_TYPE_STABLE`). */
+  STABLE: 2,
+  /** Saving, copying or installing a snapshot failed (braft `ERROR_TYPE_SNAPSHOT`). */
+  SNAPSHOT: 3,
+  /** The state machine failed (braft `ERROR_TYPE_STATE_MACHINE`). */
+  STATE_MACHINE: 4,
+} as const;
+
+/** One of the values of {@linkcode ErrorType}. */
+export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
+
+/**
  * The error every rejected webraft Promise rejects with: an `Error` carrying a `Status`.
  *
  * @example
@@ -199,17 +228,31 @@ const OK_STATUS = new Status(0, "");
 export class RaftException extends Error {
   /** The failed status. */
   readonly status: Status;
+  /** What failed, for errors that put a node into ERROR (braft `Error.type`). */
+  readonly type: ErrorType;
 
   /**
    * Wraps a failed status.
    *
    * @param status The error status.
-   * @param options Standard error options (`cause`).
+   * @param options Standard error options (`cause`) and the error type (default NONE).
    */
-  constructor(status: Status, options?: ErrorOptions) {
+  constructor(status: Status, options?: ErrorOptions & { type?: ErrorType }) {
     super(status.toString(), options);
     this.name = "RaftException";
     this.status = status;
+    this.type = options?.type ?? ErrorType.NONE;
+  }
+
+  /**
+   * This error with `type` set, unless it already has one.
+   *
+   * @param type What failed.
+   * @returns `this`, or a copy carrying `type`.
+   */
+  withType(type: ErrorType): RaftException {
+    if (this.type !== ErrorType.NONE) return this;
+    return new RaftException(this.status, { cause: this.cause, type });
   }
 
   /**

@@ -11,6 +11,7 @@ import { ChunkChain } from "../bytes/chunk_chain.ts";
 import { RaftError, RaftException } from "../errors/status.ts";
 import type { CallOptions } from "../../transports/transport.ts";
 import type { FileMeta, SnapshotReader, SnapshotWriter } from "../../storage/snapshot/snapshot.ts";
+import { acquireThroughput, type SnapshotThrottle } from "./snapshot_throttle.ts";
 
 /** A file as listed by the leader. */
 export interface RemoteFile {
@@ -28,6 +29,7 @@ export type FileRequest =
 interface Session {
   reader: SnapshotReader;
   release: () => Promise<void>;
+  throttle: SnapshotThrottle | undefined;
   cursors: Map<
     string,
     {
@@ -65,12 +67,23 @@ export class FileService {
    *
    * @param reader The snapshot to serve.
    * @param release Called once when the session ends (closes the reader).
+   * @param throttle Limits how fast this reader is served (chunks may come back shorter).
    * @returns The reader id to put into the copy URI.
    */
-  register(reader: SnapshotReader, release: () => Promise<void>): number {
+  register(
+    reader: SnapshotReader,
+    release: () => Promise<void>,
+    throttle?: SnapshotThrottle,
+  ): number {
     this.#expire();
     const id = ++this.#nextId;
-    this.#sessions.set(id, { reader, release, cursors: new Map(), lastUsed: Date.now() });
+    this.#sessions.set(id, {
+      reader,
+      release,
+      throttle,
+      cursors: new Map(),
+      lastUsed: Date.now(),
+    });
     return id;
   }
 
@@ -121,6 +134,10 @@ export class FileService {
         `Snapshot file "${request.name}" is not in the snapshot`,
       );
     }
+    // braft reads partly when throttled (raft_allow_read_partly_when_install_snapshot).
+    const count = s.throttle === undefined
+      ? request.count
+      : await acquireThroughput(s.throttle, request.count);
     let cursor = s.cursors.get(request.name);
     if (cursor === undefined || cursor.offset > request.offset) {
       await cursor?.stream.cancel().catch(() => {});
@@ -133,7 +150,7 @@ export class FileService {
       s.cursors.set(request.name, cursor);
     }
     // Sequential reads are the norm; skip forward if the follower resumed further on.
-    while (cursor.offset + cursor.buf.length < request.offset + request.count && !cursor.eof) {
+    while (cursor.offset + cursor.buf.length < request.offset + count && !cursor.eof) {
       const { done, value } = await cursor.stream.read();
       if (done) cursor.eof = true;
       else cursor.buf.append(value);
@@ -141,7 +158,7 @@ export class FileService {
     const skip = Math.min(request.offset - cursor.offset, cursor.buf.length);
     cursor.buf.skip(skip);
     cursor.offset += skip;
-    const data = cursor.buf.cut(request.count);
+    const data = cursor.buf.cut(count);
     cursor.offset += data.length;
     const eof = cursor.eof && cursor.buf.length === 0;
     return encode({ data: data.toUint8Array(), eof }) as Uint8Array;
@@ -192,6 +209,8 @@ function badRequest(why: string): RaftException {
 export interface CopySnapshotOptions {
   /** Bytes per GetFile call (`raft_max_byte_count_per_rpc`, default 128 KiB). */
   chunkBytes?: number;
+  /** Limits download throughput: each call asks for what it allows. */
+  throttle?: SnapshotThrottle | undefined;
   /** Per-call options (timeout, abort). */
   call?: CallOptions;
   /**
@@ -237,9 +256,16 @@ export async function copySnapshot(
     let offset = 0;
     const stream = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
+        const count = options.throttle === undefined
+          ? chunk
+          : await acquireThroughput(options.throttle, chunk, options.call?.signal);
+        if (count === 0) {
+          controller.error(RaftException.of(RaftError.ECANCELED, "Snapshot copy was aborted"));
+          return;
+        }
         const reply = decode(
           await call(
-            { t: "get_file", readerId, name: file.name, offset, count: chunk },
+            { t: "get_file", readerId, name: file.name, offset, count },
             options.call,
           ),
         ) as { data?: Uint8Array; eof?: boolean };

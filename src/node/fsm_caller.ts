@@ -5,7 +5,7 @@
  */
 
 import { EntryType, type LogEntry } from "../core/entry.ts";
-import { RaftError, RaftException, Status } from "../errors/status.ts";
+import { ErrorType, RaftError, RaftException, Status } from "../errors/status.ts";
 import type { Closure } from "./closure.ts";
 import { EntryRunIterator } from "./iterator.ts";
 import type { LeaderChangeContext, StateMachine } from "./state_machine.ts";
@@ -174,7 +174,7 @@ export class FSMCaller {
         try {
           resolve(await work());
         } catch (e) {
-          reject(userError(activity, e));
+          reject(e instanceof RaftException ? e : userError(activity, e));
         } finally {
           this.#activity = "Idle";
         }
@@ -399,7 +399,9 @@ export class FSMCaller {
       await this.#fail(
         threw
           ? userError("onApply", thrown)
-          : new RaftException(new Status(RaftError.ESTATEMACHINE, status.message)),
+          : new RaftException(new Status(RaftError.ESTATEMACHINE, status.message), {
+            type: ErrorType.STATE_MACHINE,
+          }),
       );
       return;
     }
@@ -427,10 +429,10 @@ export class FSMCaller {
 }
 
 function userError(where: string, e: unknown): RaftException {
-  if (e instanceof RaftException) return e;
+  if (e instanceof RaftException) return e.withType(ErrorType.STATE_MACHINE);
   const why = e instanceof Error ? e.message : String(e);
   return new RaftException(
     new Status(RaftError.ESTATEMACHINE, `StateMachine ${where} threw: ${why}`),
-    { cause: e },
+    { cause: e, type: ErrorType.STATE_MACHINE },
   );
 }

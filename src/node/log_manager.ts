@@ -10,6 +10,8 @@ import { PeerId } from "../conf/peer_id.ts";
 import type { ConfigurationPayload, LogEntry } from "../core/entry.ts";
 import type { ConfigurationRecord, CoreStorage } from "../core/storage.ts";
 import type { HardState, SnapshotMeta } from "../core/types.ts";
+import { ErrorType, RaftError, RaftException } from "../errors/status.ts";
+import { flags } from "../util/flags.ts";
 import type { LogStorage } from "../../storage/log/log_storage.ts";
 import type { RaftMetaStorage } from "../../storage/meta/meta_storage.ts";
 import type { SnapshotMeta as StoredSnapshotMeta } from "../../storage/snapshot/snapshot.ts";
@@ -149,33 +151,63 @@ export class LogManager implements CoreStorage {
   // ------------------------------------------------------------------ writes
 
   /**
-   * Appends entries durably, first truncating any stored suffix from `entries[0].index`.
+   * Appends entries durably, first truncating any stored suffix from `entries[0].index`. As
+   * braft's disk batches, one write (append and fsync) carries at most
+   * `flags.raft_leader_batch` entries and `flags.raft_max_append_buffer_size` payload bytes
+   * (and at least one entry).
    *
    * @param entries Consecutive entries from one Ready.
+   * @throws {RaftException} The log storage's error, with type LOG.
    */
   async append(entries: readonly LogEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const first = entries[0]!.index;
-    if (first <= this.#log.lastLogIndex()) {
-      this.#generation++;
-      await this.#log.truncateSuffix(first - 1);
-      this.#dropCacheFrom(first);
+    try {
+      const first = entries[0]!.index;
+      if (first <= this.#log.lastLogIndex()) {
+        this.#generation++;
+        await this.#log.truncateSuffix(first - 1);
+        this.#dropCacheFrom(first);
+      }
+      this.#addToCache(entries);
+      const maxEntries = Math.max(1, flags.raft_leader_batch);
+      const maxBytes = Math.max(1, flags.raft_max_append_buffer_size);
+      for (let i = 0; i < entries.length;) {
+        let j = i;
+        let bytes = 0;
+        while (j < entries.length && j - i < maxEntries) {
+          const size = entries[j]!.data.length;
+          if (j > i && bytes + size > maxBytes) break;
+          bytes += size;
+          j++;
+        }
+        const batch = i === 0 && j === entries.length ? entries : entries.slice(i, j);
+        await this.#log.appendEntries(batch);
+        this.#diskIndex = batch[batch.length - 1]!.index;
+        i = j;
+      }
+    } catch (e) {
+      throw typedError(e, ErrorType.LOG, "append to the log");
     }
-    this.#addToCache(entries);
-    await this.#log.appendEntries(entries);
-    this.#diskIndex = entries[entries.length - 1]!.index;
   }
 
   /**
    * Persists term and vote when they changed (the commit index is not persisted).
    *
    * @param hs The new hard state.
+   * @throws {RaftException} The meta storage's error, with type STABLE.
    */
   async setHardState(hs: HardState): Promise<void> {
     const changed = hs.term !== this.#hard.term || hs.vote !== this.#hard.vote;
     this.#hard = hs;
     if (changed) {
-      await this.#meta.setTermAndVotedFor(hs.term, hs.vote === "" ? null : PeerId.parse(hs.vote));
+      try {
+        await this.#meta.setTermAndVotedFor(
+          hs.term,
+          hs.vote === "" ? null : PeerId.parse(hs.vote),
+        );
+      } catch (e) {
+        throw typedError(e, ErrorType.STABLE, "persist term and vote");
+      }
     }
   }
 
@@ -313,10 +345,31 @@ export class LogManager implements CoreStorage {
     }, (e: unknown) => {
       this.#loading = false;
       // A load racing a truncation may read a file cut under it: only a current one is fatal.
-      if (generation === this.#generation) this.#onLoadError(e);
-      else this.#onLoaded();
+      if (generation === this.#generation) {
+        this.#onLoadError(typedError(e, ErrorType.LOG, "read the log"));
+      } else this.#onLoaded();
     });
   }
+}
+
+/**
+ * `e` as a `RaftException` of the given type (EIO naming `what` if it was another error).
+ *
+ * @param e What was thrown.
+ * @param type Which storage failed.
+ * @param what The action, for the message.
+ * @returns The typed exception.
+ * @internal
+ */
+export function typedError(e: unknown, type: ErrorType, what: string): RaftException {
+  if (e instanceof RaftException) return e.withType(type);
+  return new RaftException(
+    RaftException.of(
+      RaftError.EIO,
+      `Cannot ${what}: ${e instanceof Error ? e.message : String(e)}`,
+    ).status,
+    { cause: e, type },
+  );
 }
 
 /**

@@ -106,6 +106,10 @@ export class Node {
   #fsm!: StateMachine;
   #caller!: FSMCaller;
   #tickMs = 50;
+  /** Heartbeat interval in ticks (set at init). */
+  #heartbeatTick = 1;
+  /** The leader lease is on (`enableLeaderLease`, else `raft_enable_leader_lease` at init). */
+  #leaseOn = false;
   #electionTimeoutMs = 1000;
   #tickTimer: TimerHandle | null = null;
   #driving = false;
@@ -211,7 +215,7 @@ export class Node {
   }
 
   async #openStorage(options: NodeOptions): Promise<void> {
-    this.#log = await createLogStorage(options.logUri);
+    this.#log = options.logStorage ?? await createLogStorage(options.logUri!);
     await this.#log.init();
     this.#meta = await createMetaStorage(options.raftMetaUri);
     await this.#meta.init();
@@ -229,7 +233,12 @@ export class Node {
     });
     let applied = 0;
     if (options.snapshotUri) {
-      const storage = await createSnapshotStorage(options.snapshotUri);
+      const storage = await createSnapshotStorage(
+        options.snapshotUri,
+        options.snapshotFileSystemAdaptor === undefined
+          ? {}
+          : { fs: options.snapshotFileSystemAdaptor },
+      );
       await storage.init();
       this.#snapshotExecutor = new SnapshotExecutor(storage, {
         groupId: this.groupId,
@@ -247,6 +256,7 @@ export class Node {
         intervalS: options.snapshotIntervalS ?? 3600,
         filterBeforeCopyRemote: options.filterBeforeCopyRemote ?? false,
         clock: this.#clock,
+        ...(options.snapshotThrottle === undefined ? {} : { throttle: options.snapshotThrottle }),
       });
       const meta = await this.#snapshotExecutor.loadLatest();
       if (meta !== null) {
@@ -275,6 +285,8 @@ export class Node {
         Math.round(TICKS_PER_ELECTION / flags.raft_election_heartbeat_factor),
       ),
     );
+    this.#heartbeatTick = heartbeatTick;
+    this.#leaseOn = options.enableLeaderLease ?? flags.raft_enable_leader_lease;
     this.#tickAt[1] = this.#clock.now(); // the core's ticks start at 1
     this.#core = new RaftCore({
       id: this.#peer.key(),
@@ -286,7 +298,11 @@ export class Node {
       maxEntriesPerMsg: flags.raft_max_entries_size,
       maxBodyBytes: flags.raft_max_body_size,
       catchupMargin: options.catchupMargin ?? 1000,
-      leaseEnabled: options.enableLeaderLease ?? false,
+      ...(options.catchupTimeoutMs === undefined
+        ? {}
+        : { catchupTimeoutTick: Math.ceil(options.catchupTimeoutMs / this.#tickMs) }),
+      stepDownWhenVoteTimedout: flags.raft_step_down_when_vote_timedout,
+      leaseEnabled: this.#leaseOn,
       priority: options.electionPriority ?? 1,
       initialConf: { peers: initialConf },
       applied,
@@ -334,6 +350,7 @@ export class Node {
     await this.#driveDone;
     await this.#snapshotExecutor?.stop();
     if (wasInit) await this.#caller.shutdown();
+    if (wasInit && this.#options?.nodeOwnsFsm === true) await disposeOwned(this.#fsm);
     await this.#closeStorage();
     this.#state = NodeState.SHUTDOWN;
   }
@@ -348,7 +365,9 @@ export class Node {
   }
 
   async #closeStorage(): Promise<void> {
-    await this.#log?.close().catch(() => {});
+    const ownsLog = this.#options?.logStorage === undefined ||
+      (this.#options.nodeOwnsLogStorage ?? true);
+    if (ownsLog) await this.#log?.close().catch(() => {});
     await this.#meta?.close().catch(() => {});
     this.#log = null;
     this.#meta = null;
@@ -796,7 +815,7 @@ export class Node {
    */
   getLeaderLeaseStatus(): LeaderLeaseStatus {
     const core = this.#core;
-    if (!(this.#options?.enableLeaderLease ?? false)) {
+    if (!this.#leaseOn) {
       return { state: LeaseState.DISABLED, term: 0, leaseEpoch: this.#leaseEpoch };
     }
     if (core === null || !core.isLeader()) {
@@ -954,6 +973,9 @@ export class Node {
       lastLogId: { index: core?.lastIndex() ?? 0, term: core?.lastTerm() ?? 0 },
       stateMachine: this.#caller?.activity ?? "Idle",
       lastCommittedIndex: core?.commitIndex() ?? 0,
+      pendingIndex: core?.isLeader() && core.lastIndex() > core.commitIndex()
+        ? core.commitIndex() + 1
+        : 0,
       lastSnapshotIndex: this.#snapshotExecutor?.lastSnapshot.index ?? 0,
       lastSnapshotTerm: this.#snapshotExecutor?.lastSnapshot.term ?? 0,
       snapshotStatus: this.#snapshotExecutor?.status ?? "IDLE",
@@ -962,6 +984,9 @@ export class Node {
         nextIndex: f.next,
         matchIndex: f.match,
         state: f.state,
+        blocking: f.paused && f.state !== "snapshot",
+        installingSnapshot: f.state === "snapshot",
+        consecutiveErrorTimes: Math.max(0, Math.floor(f.silentTicks / this.#heartbeatTick) - 1),
       })),
     };
   }
@@ -1356,7 +1381,13 @@ function validateOptions(o: NodeOptions): void {
   if (o.fsm === null || typeof o.fsm !== "object" || typeof o.fsm.onApply !== "function") {
     bad("options.fsm must be a StateMachine");
   }
-  if (typeof o.logUri !== "string" || o.logUri === "") bad("options.logUri is required");
+  if (o.logStorage === undefined && (typeof o.logUri !== "string" || o.logUri === "")) {
+    bad("options.logUri is required (or options.logStorage)");
+  }
+  const ct = o.catchupTimeoutMs;
+  if (ct !== undefined && !(Number.isFinite(ct) && ct > 0)) {
+    bad(`catchupTimeoutMs ${ct} must be > 0`);
+  }
   if (typeof o.raftMetaUri !== "string" || o.raftMetaUri === "") {
     bad("options.raftMetaUri is required");
   }
@@ -1375,6 +1406,17 @@ function validateOptions(o: NodeOptions): void {
     } catch (e) {
       bad((e as Error).message);
     }
+  }
+}
+
+/** braft deletes an owned fsm with the node; here the node disposes of it, if it can be. */
+async function disposeOwned(fsm: StateMachine): Promise<void> {
+  const d = fsm as Partial<AsyncDisposable & Disposable>;
+  try {
+    if (typeof d[Symbol.asyncDispose] === "function") await d[Symbol.asyncDispose]!();
+    else if (typeof d[Symbol.dispose] === "function") d[Symbol.dispose]!();
+  } catch {
+    // Shutting down: a failing dispose changes nothing (as a throwing destructor in braft).
   }
 }
 

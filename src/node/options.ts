@@ -8,6 +8,9 @@ import type { ChunkChain } from "../bytes/chunk_chain.ts";
 import type { Configuration } from "../conf/configuration.ts";
 import type { Clock } from "../util/clock.ts";
 import type { Transport } from "../../transports/transport.ts";
+import type { FileSystem } from "../../storage/fs/file_system.ts";
+import type { LogStorage } from "../../storage/log/log_storage.ts";
+import type { SnapshotThrottle } from "./snapshot_throttle.ts";
 import type { StateMachine } from "./state_machine.ts";
 
 /** Options of `node.init()` (braft's `NodeOptions`). */
@@ -23,6 +26,12 @@ export interface NodeOptions {
    * the core's ticks). Also shown in `describe()`'s vote timer.
    */
   maxClockDriftMs?: number;
+  /**
+   * How long a new peer may take to catch up in `addPeer`/`changePeers` (braft
+   * `catchup_timeout_ms`; default the election timeout). The change fails with ECATCHUP once
+   * this long has passed and the peer has not answered for an election timeout.
+   */
+  catchupTimeoutMs?: number;
   /** Take a snapshot every this many seconds (default 3600; ≤ 0 disables). */
   snapshotIntervalS?: number;
   /** A new peer counts as caught up within this many entries of the leader (default 1000). */
@@ -31,16 +40,38 @@ export interface NodeOptions {
   initialConf?: Configuration | string;
   /** The user's state machine (required). */
   fsm: StateMachine;
-  /** Shut the state machine down with the node (default false; kept for braft parity). */
+  /**
+   * The node owns the state machine (braft `node_owns_fsm`, default false): after `onShutdown`
+   * the node calls the state machine's `[Symbol.asyncDispose]()` or `[Symbol.dispose]()` if it
+   * has one (braft deletes it). `onShutdown` itself runs either way, as in braft.
+   */
   nodeOwnsFsm?: boolean;
-  /** `local://path` or `memory://name` (required). */
-  logUri: string;
+  /**
+   * A log storage instance to use instead of `logUri` (braft `log_storage`); the node calls its
+   * `init()`.
+   */
+  logStorage?: LogStorage;
+  /** The node closes `logStorage` on shutdown (braft `node_owns_log_storage`, default true). */
+  nodeOwnsLogStorage?: boolean;
+  /** `local://path` or `memory://name` (required unless `logStorage` is given). */
+  logUri?: string;
   /** `local://path` or `memory://name` (required). */
   raftMetaUri: string;
   /** `local://path` or `memory://name`; empty disables snapshots. */
   snapshotUri?: string;
   /** Skip downloading snapshot files whose name and checksum match local ones (default false). */
   filterBeforeCopyRemote?: boolean;
+  /**
+   * The file system `local://` snapshots are stored on (braft `snapshot_file_system_adaptor`;
+   * default the runtime's).
+   */
+  snapshotFileSystemAdaptor?: FileSystem;
+  /**
+   * Limits snapshot copy throughput, on the serving leader and the downloading follower (braft
+   * `snapshot_throttle`, e.g. `new ThroughputSnapshotThrottle(bytesPerSecond, cyclesPerSecond)`;
+   * off when `flags.raft_enable_throttle_when_install_snapshot` is false).
+   */
+  snapshotThrottle?: SnapshotThrottle;
   /** Refuse CLI requests with EACCES (default false). */
   disableCli?: boolean;
   /**
@@ -50,7 +81,7 @@ export interface NodeOptions {
    * theirs in every AppendEntries answer).
    */
   electionPriority?: number;
-  /** Enable the leader lease (braft `raft_enable_leader_lease`; default false). */
+  /** Enable the leader lease (default `flags.raft_enable_leader_lease`, which is false). */
   enableLeaderLease?: boolean;
   /** The network endpoint this node is served on (required until the HTTP transport lands). */
   transport?: Transport;
@@ -128,6 +159,15 @@ export interface PeerStatus {
   matchIndex: number;
   /** Replication state: probe, replicate or snapshot. */
   state: string;
+  /** The leader waits for this follower's answer before it sends more (braft `blocking`). */
+  blocking: boolean;
+  /** The follower is being sent a snapshot (braft `installing_snapshot`). */
+  installingSnapshot: boolean;
+  /**
+   * Heartbeat intervals the follower has not answered, beyond the first (braft
+   * `consecutive_error_times`; webraft's messages are one-way, so silence counts as failure).
+   */
+  consecutiveErrorTimes: number;
 }
 
 /** Everything `describe()` reports: braft's `raft_stat` fields. */
@@ -174,6 +214,8 @@ export interface NodeStatus {
   stateMachine: string;
   /** Highest committed index. */
   lastCommittedIndex: number;
+  /** Leader only: the first index waiting to be committed (braft `pending_index`; 0 = none). */
+  pendingIndex: number;
   /** Latest snapshot index (0 when none). */
   lastSnapshotIndex: number;
   /** Latest snapshot term. */

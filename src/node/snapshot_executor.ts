@@ -9,7 +9,7 @@ import { Configuration } from "../conf/configuration.ts";
 import type { RaftCore } from "../core/raft_core.ts";
 import type { InstallSnapshotMessage, SnapshotMeta } from "../core/types.ts";
 import type { MessageEnvelope } from "../codec/message_codec.ts";
-import { RaftError, RaftException, type Status } from "../errors/status.ts";
+import { ErrorType, RaftError, RaftException, Status } from "../errors/status.ts";
 import type { Clock, TimerHandle } from "../util/clock.ts";
 import { flags } from "../util/flags.ts";
 import type {
@@ -20,9 +20,15 @@ import type {
 import { closure } from "./closure.ts";
 import { copySnapshot } from "./file_service.ts";
 import type { FSMCaller } from "./fsm_caller.ts";
-import { fromStoredSnapshotMeta, type LogManager, toStoredSnapshotMeta } from "./log_manager.ts";
+import {
+  fromStoredSnapshotMeta,
+  type LogManager,
+  toStoredSnapshotMeta,
+  typedError,
+} from "./log_manager.ts";
 import type { NodeManager } from "./node_manager.ts";
 import type { StateMachine } from "./state_machine.ts";
+import type { SnapshotThrottle } from "./snapshot_throttle.ts";
 
 /** What the executor needs from its node. */
 export interface SnapshotHost {
@@ -63,6 +69,11 @@ export interface SnapshotExecutorOptions {
    * all fail, `install` fails and the node reports the error instead of blocking for ever.
    */
   installAttempts?: number;
+  /**
+   * Limits copy throughput on both sides (serving and downloading), unless
+   * `flags.raft_enable_throttle_when_install_snapshot` is off.
+   */
+  throttle?: SnapshotThrottle;
 }
 
 /** braft's `snapshot_status` values. */
@@ -278,7 +289,11 @@ export class SnapshotExecutor {
     void storage.open().then((reader) => {
       if (reader === null) return;
       const index = reader.loadMeta().lastIncludedIndex;
-      const id = this.#host.manager.fileService.register(reader, () => storage.close(reader));
+      const id = this.#host.manager.fileService.register(
+        reader,
+        () => storage.close(reader),
+        this.#throttle(),
+      );
       this.#copyUri = { index, uri: `remote://${this.#host.endpoint}/${id}` };
       this.#host.core()?.notifyStorageReady();
       this.#host.drive();
@@ -419,11 +434,14 @@ export class SnapshotExecutor {
           () => this.#host.fsm.onSnapshotLoad(reader),
         );
       } catch (e) {
-        throw RaftException.of(
-          RaftError.ESTATEMACHINE,
-          `Cannot load snapshot at index ${meta.index}: onSnapshotLoad failed: ${
-            e instanceof RaftException ? e.status.message : e instanceof Error ? e.message : e
-          }`,
+        throw new RaftException(
+          new Status(
+            RaftError.ESTATEMACHINE,
+            `Cannot load snapshot at index ${meta.index}: onSnapshotLoad failed: ${
+              e instanceof RaftException ? e.status.message : e instanceof Error ? e.message : e
+            }`,
+          ),
+          { cause: e, type: ErrorType.STATE_MACHINE },
         );
       } finally {
         await storage.close(reader);
@@ -432,6 +450,8 @@ export class SnapshotExecutor {
       await this.#host.logManager.installSnapshot(meta);
       this.#last = meta;
       this.#uris.clear();
+    } catch (e) {
+      throw typedError(e, ErrorType.SNAPSHOT, `install snapshot at index ${meta.index}`);
     } finally {
       this.#installing = false;
       this.#status = "IDLE";
@@ -450,6 +470,10 @@ export class SnapshotExecutor {
     this.#prepared = null;
     // Closing a writer without meta fails and removes its temporary files.
     if (p !== null) await this.#storage.close(p.writer).catch(() => {});
+  }
+
+  #throttle(): SnapshotThrottle | undefined {
+    return flags.raft_enable_throttle_when_install_snapshot ? this.#options.throttle : undefined;
   }
 
   /** Copies a remote snapshot's files into a new writer (not yet published). */
@@ -475,6 +499,7 @@ export class SnapshotExecutor {
           },
           local,
           chunkBytes: flags.raft_max_byte_count_per_rpc,
+          throttle: this.#throttle(),
         },
       );
     } catch (e) {

@@ -30,6 +30,22 @@ export interface RaftFlags {
   raft_max_election_delay_ms: number;
   /** Skip a snapshot unless this many entries were applied since the last one (braft 1). */
   raft_do_snapshot_min_index_gap: number;
+  /**
+   * Leader lease and follower lease for nodes whose `NodeOptions.enableLeaderLease` is not set
+   * (braft `raft_enable_leader_lease`, default `false`).
+   */
+  raft_enable_leader_lease: boolean;
+  /**
+   * A candidate whose vote timed out pre-votes again (`true`, braft's default) instead of
+   * starting the next election at once (`false`).
+   */
+  raft_step_down_when_vote_timedout: boolean;
+  /** Most payload bytes per log write (append plus fsync) of one Ready (braft 256 KiB). */
+  raft_max_append_buffer_size: number;
+  /** Most entries per log write of one Ready (braft 256; unused in braft itself). */
+  raft_leader_batch: number;
+  /** Apply `NodeOptions.snapshotThrottle` to snapshot copies, on both sides (braft `true`). */
+  raft_enable_throttle_when_install_snapshot: boolean;
 }
 
 /**
@@ -55,4 +71,9 @@ export const flags: RaftFlags = {
   raft_election_heartbeat_factor: 10,
   raft_max_election_delay_ms: 1000,
   raft_do_snapshot_min_index_gap: 1,
+  raft_enable_leader_lease: false,
+  raft_step_down_when_vote_timedout: true,
+  raft_max_append_buffer_size: 256 * 1024,
+  raft_leader_batch: 256,
+  raft_enable_throttle_when_install_snapshot: true,
 };

@@ -63,6 +63,11 @@ function checkName(name: string): void {
 export interface SnapshotStorageOptions {
   /** fsync files and directories (`flags.raft_sync || flags.raft_sync_meta`). Default from flags. */
   sync?: boolean;
+  /**
+   * The file system `local://` snapshots live on (braft `snapshot_file_system_adaptor`); used
+   * by the URI registry, default the runtime's.
+   */
+  fs?: FileSystem;
 }
 
 interface StoredFile {
