@@ -5,6 +5,7 @@
  */
 
 import { type Clock, systemClock } from "../util/clock.ts";
+import { flags } from "../util/flags.ts";
 
 /**
  * Limits how fast snapshot files are copied. A node given one (`NodeOptions.snapshotThrottle`)
@@ -29,8 +30,8 @@ export interface SnapshotThrottle {
 
 /**
  * braft's `ThroughputSnapshotThrottle`: at most `throughputBytes` per second, handed out in
- * `checkCycle` cycles per second (each cycle allows `throughputBytes / checkCycle` bytes).
- * One instance may be shared by several nodes to cap a whole disk or network link.
+ * `checkCycle` cycles per second (each cycle allows `throughputBytes / checkCycle` bytes), but
+ * never less than `flags.raft_minimal_throttle_threshold_mb` MiB per second. One instance may be shared by several nodes to cap a whole disk or network link.
  *
  * @example
  * ```ts
@@ -48,7 +49,8 @@ export interface SnapshotThrottle {
  * ```
  */
 export class ThroughputSnapshotThrottle implements SnapshotThrottle {
-  readonly #limitPerCycle: number;
+  readonly #throughput: number;
+  readonly #checkCycle: number;
   readonly #cycleMs: number;
   readonly #clock: Clock;
   #cycleStart: number;
@@ -73,7 +75,8 @@ export class ThroughputSnapshotThrottle implements SnapshotThrottle {
         `Cannot create snapshot throttle: check cycle ${checkCycle} must be an integer > 0`,
       );
     }
-    this.#limitPerCycle = Math.max(1, Math.floor(throughputBytes / checkCycle));
+    this.#throughput = throughputBytes;
+    this.#checkCycle = checkCycle;
     this.#cycleMs = 1000 / checkCycle;
     this.#clock = clock;
     this.#cycleStart = this.#cycleOf(clock.now());
@@ -91,7 +94,12 @@ export class ThroughputSnapshotThrottle implements SnapshotThrottle {
       this.#cycleStart = this.#cycleOf(now);
       this.#used = 0;
     }
-    const allowed = Math.max(0, Math.min(bytes, this.#limitPerCycle - this.#used));
+    const perSecond = Math.max(
+      this.#throughput,
+      flags.raft_minimal_throttle_threshold_mb * 1024 * 1024,
+    );
+    const limitPerCycle = Math.max(1, Math.floor(perSecond / this.#checkCycle));
+    const allowed = Math.max(0, Math.min(bytes, limitPerCycle - this.#used));
     this.#used += allowed;
     return allowed;
   }

@@ -46,6 +46,8 @@ export interface RaftFlags {
   raft_leader_batch: number;
   /** Apply `NodeOptions.snapshotThrottle` to snapshot copies, on both sides (braft `true`). */
   raft_enable_throttle_when_install_snapshot: boolean;
+  /** Floor of a `ThroughputSnapshotThrottle`'s throughput, in MiB/s (braft 0). */
+  raft_minimal_throttle_threshold_mb: number;
 }
 
 /**
@@ -76,4 +78,5 @@ export const flags: RaftFlags = {
   raft_max_append_buffer_size: 256 * 1024,
   raft_leader_batch: 256,
   raft_enable_throttle_when_install_snapshot: true,
+  raft_minimal_throttle_threshold_mb: 0,
 };

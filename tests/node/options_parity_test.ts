@@ -282,6 +282,14 @@ describe("extension points", () => {
     assert.equal(t.throttledByThroughput(5000), 1000);
     assert.equal(t.retryIntervalMs(), 101);
     assert.throws(() => new ThroughputSnapshotThrottle(0, 10), RangeError);
+    const saved = flags.raft_minimal_throttle_threshold_mb;
+    flags.raft_minimal_throttle_threshold_mb = 1; // 1 MiB/s floor: 104857 bytes a cycle
+    try {
+      clock.advance(101);
+      assert.equal(t.throttledByThroughput(200_000), 104_857);
+    } finally {
+      flags.raft_minimal_throttle_threshold_mb = saved;
+    }
     assert.throws(() => new ThroughputSnapshotThrottle(100, 0), RangeError);
   });
 
