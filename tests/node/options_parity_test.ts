@@ -445,6 +445,33 @@ describe("describe() and onError", () => {
     }
   });
 
+  it("onError carries ErrorType SNAPSHOT when an installed snapshot cannot be published", async () => {
+    const peers = peerIds(3, 7740);
+    const c = new Cluster("snaperr", peers);
+    try {
+      for (const p of peers) await c.start(p);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 5, "a");
+      const lagger = c.followers()[0]!.nodeId();
+      await c.stop(lagger);
+      await c.apply(leader, 5, "b");
+      await leader.snapshot();
+      await c.apply(leader, 5, "c");
+      await leader.snapshot();
+      const fs = new MemoryFileSystem();
+      const fsm = new MockFsm();
+      await c.start(lagger, {
+        fsm,
+        extra: { snapshotUri: "local:///snaperr", snapshotFileSystemAdaptor: fs },
+      });
+      fs.injectFault({ op: "rename", path: "/snaperr/temp", count: Infinity });
+      await waitFor(() => fsm.errors[0], DEADLINE_MS, "the follower's onError");
+      assert.equal(fsm.errors[0]!.type, ErrorType.SNAPSHOT, fsm.errors[0]!.message);
+    } finally {
+      await c.stopAll();
+    }
+  });
+
   it("onError carries braft's ErrorType: LOG, STABLE and STATE_MACHINE", async () => {
     // LOG: the log storage fails an append.
     {
