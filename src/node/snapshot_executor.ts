@@ -483,8 +483,18 @@ export class SnapshotExecutor {
     const [, endpoint, id] = m;
     signal = AbortSignal.any([signal, this.#closing.signal]);
     if (signal.aborted) throw RaftException.of(RaftError.ECANCELED, "Snapshot copy was aborted");
+    const throttle = this.#throttle();
+    if (throttle?.addOneMoreTask?.(false) === false) {
+      throw RaftException.of(RaftError.EBUSY, "Cannot copy snapshot: too many copies running");
+    }
     const storage = this.#storage;
-    const writer = await storage.create();
+    let writer: SnapshotWriter;
+    try {
+      writer = await storage.create();
+    } catch (e) {
+      throttle?.finishOneTask?.(false);
+      throw e;
+    }
     let local: SnapshotReader | null = null;
     try {
       if (this.#options.filterBeforeCopyRemote) local = await storage.open();
@@ -499,13 +509,14 @@ export class SnapshotExecutor {
           },
           local,
           chunkBytes: flags.raft_max_byte_count_per_rpc,
-          throttle: this.#throttle(),
+          throttle,
         },
       );
     } catch (e) {
       await storage.close(writer).catch(() => {});
       throw e;
     } finally {
+      throttle?.finishOneTask?.(false);
       if (local !== null) await storage.close(local).catch(() => {});
     }
     return writer;

@@ -26,6 +26,20 @@ export interface SnapshotThrottle {
    * @returns Milliseconds.
    */
   retryIntervalMs(): number;
+  /**
+   * Admits one more snapshot copy (braft `add_one_more_task`); a follower's download that is
+   * refused fails with EBUSY and the leader sends the snapshot again later. Optional.
+   *
+   * @param isLeader Whether the caller serves the snapshot (braft never limits that side).
+   * @returns Whether the copy may start.
+   */
+  addOneMoreTask?(isLeader: boolean): boolean;
+  /**
+   * Ends a copy admitted by `addOneMoreTask` (braft `finish_one_task`).
+   *
+   * @param isLeader As given to `addOneMoreTask`.
+   */
+  finishOneTask?(isLeader: boolean): void;
 }
 
 /**
@@ -55,6 +69,7 @@ export class ThroughputSnapshotThrottle implements SnapshotThrottle {
   readonly #clock: Clock;
   #cycleStart: number;
   #used = 0;
+  #tasks = 0;
 
   /**
    * Creates a throttle.
@@ -111,6 +126,29 @@ export class ThroughputSnapshotThrottle implements SnapshotThrottle {
    */
   retryIntervalMs(): number {
     return Math.floor(this.#cycleMs) + 1;
+  }
+
+  /**
+   * Admits a follower's download while fewer than `flags.raft_max_install_snapshot_tasks_num`
+   * run through this throttle; the serving side is always admitted.
+   *
+   * @param isLeader Whether the caller serves the snapshot.
+   * @returns Whether the copy may start.
+   */
+  addOneMoreTask(isLeader: boolean): boolean {
+    if (isLeader) return true;
+    if (this.#tasks >= flags.raft_max_install_snapshot_tasks_num) return false;
+    this.#tasks++;
+    return true;
+  }
+
+  /**
+   * Ends an admitted download.
+   *
+   * @param isLeader As given to `addOneMoreTask`.
+   */
+  finishOneTask(isLeader: boolean): void {
+    if (!isLeader && this.#tasks > 0) this.#tasks--;
   }
 
   #cycleOf(now: number): number {

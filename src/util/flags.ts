@@ -48,6 +48,8 @@ export interface RaftFlags {
   raft_enable_throttle_when_install_snapshot: boolean;
   /** Floor of a `ThroughputSnapshotThrottle`'s throughput, in MiB/s (braft 0). */
   raft_minimal_throttle_threshold_mb: number;
+  /** Most snapshot downloads at once through one `ThroughputSnapshotThrottle` (braft 1000). */
+  raft_max_install_snapshot_tasks_num: number;
 }
 
 /**
@@ -79,4 +81,5 @@ export const flags: RaftFlags = {
   raft_leader_batch: 256,
   raft_enable_throttle_when_install_snapshot: true,
   raft_minimal_throttle_threshold_mb: 0,
+  raft_max_install_snapshot_tasks_num: 1000,
 };

@@ -347,6 +347,62 @@ describe("extension points", () => {
     }
   });
 
+  it("raft_max_install_snapshot_tasks_num: a refused download waits, then installs", async () => {
+    const t = new ThroughputSnapshotThrottle(1 << 20, 10);
+    await withFlags({ raft_max_install_snapshot_tasks_num: 1 }, () => {
+      assert.equal(t.addOneMoreTask(false), true);
+      assert.equal(t.addOneMoreTask(false), false, "one download at a time");
+      assert.equal(t.addOneMoreTask(true), true, "the serving side is not counted");
+      t.finishOneTask(false);
+      assert.equal(t.addOneMoreTask(false), true);
+      return Promise.resolve();
+    });
+    /** Refuses downloads until `admit`. */
+    class Admission implements SnapshotThrottle {
+      admit = false;
+      refused = 0;
+      running = 0;
+      throttledByThroughput(bytes: number): number {
+        return bytes;
+      }
+      retryIntervalMs(): number {
+        return 1;
+      }
+      addOneMoreTask(): boolean {
+        if (!this.admit) this.refused++;
+        else this.running++;
+        return this.admit;
+      }
+      finishOneTask(): void {
+        this.running--;
+      }
+    }
+    const peers = peerIds(3, 7750);
+    const c = new Cluster("tasks", peers);
+    try {
+      for (const p of peers) await c.start(p);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 5, "a");
+      const lagger = c.followers()[0]!.nodeId();
+      await c.stop(lagger);
+      await c.apply(leader, 5, "b");
+      await leader.snapshot();
+      await c.apply(leader, 5, "c");
+      await leader.snapshot();
+      const gate = new Admission();
+      const fsm = new MockFsm();
+      await c.start(lagger, { fsm, extra: { snapshotThrottle: gate } });
+      await waitFor(() => gate.refused >= 2 || undefined, DEADLINE_MS, "refused downloads");
+      assert.equal(fsm.snapshotsLoaded, 0, "no snapshot while refused");
+      gate.admit = true;
+      await c.ensureSame();
+      assert.equal(fsm.snapshotsLoaded, 1);
+      assert.equal(gate.running, 0, "every admitted download finished");
+    } finally {
+      await c.stopAll();
+    }
+  });
+
   it("gcRaftData removes a member's log, meta and snapshots (local:// and memory://)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "webraft-gc-"));
     const fs = await localFileSystem();
