@@ -5,7 +5,7 @@
  * @module
  */
 
-import { entryMemorySize, type LogEntry } from "./entry.ts";
+import { ENTRY_OVERHEAD_BYTES, entryMemorySize, type LogEntry } from "./entry.ts";
 import type { CoreStorage } from "./storage.ts";
 import type { SnapshotMeta } from "./types.ts";
 import { invariant } from "../util/_assert.ts";
@@ -266,7 +266,9 @@ export class RaftLog {
   nextCommitted(maxBytes: number, maxApplying: number = Infinity): LogEntry[] {
     if (!this.hasNextCommitted(maxApplying)) return [];
     const hi = Math.min(this.committed, this.stableLastIndex());
-    const got = this.entries(this.applying + 1, hi - this.applying, maxBytes);
+    // no more entries than the budget can take, however small they are
+    const room = Math.floor((maxApplying - this.applyingBytes) / ENTRY_OVERHEAD_BYTES) + 1;
+    const got = this.entries(this.applying + 1, Math.min(hi - this.applying, room), maxBytes);
     if (got === null) {
       this.applyBlocked = true; // until notifyStorageReady()
       return [];
@@ -341,8 +343,13 @@ export class RaftLog {
   stableSnapTo(index: number): void {
     if (this.pendingSnapshot?.index !== index) return;
     this.pendingSnapshot = undefined;
-    // The snapshot holds every entry up to `index`: nothing before it is still applying.
+    if (index <= this.applied) return;
+    // The snapshot holds every entry up to `index` (all of them beyond what was committed
+    // when it arrived): nothing before it is still applying.
+    this.applied = index;
     this.applying = Math.max(this.applying, index);
-    this.appliedTo(index);
+    this.applyingSizes = [];
+    this.applyingHead = 0;
+    this.applyingBytes = 0;
   }
 }
