@@ -82,7 +82,11 @@ export function promiseClosure(): PromiseClosure {
 export interface Task {
   /** The entry's payload; ownership passes to webraft (do not mutate it afterwards). */
   data: Bytes;
-  /** Called with the outcome: handed to `onApply` via `iter.done()` once committed. */
+  /**
+   * Called exactly once with the outcome. Once committed, this very object (not a wrapper) is
+   * handed to `onApply` via `iter.done()` on this node, so a state machine can write a
+   * response into the caller's own closure class before running it.
+   */
   done?: Closure;
   /** Reject with EPERM unless the leader's term equals this (-1 or absent: don't check). */
   expectedTerm?: number;

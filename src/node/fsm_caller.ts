@@ -49,6 +49,8 @@ export class FSMCaller {
   #lastApplied = 0;
   #lastAppliedTerm = 0;
   #error: RaftException | null = null;
+  /** An error reported from outside, to be raised before any further state machine work. */
+  #urgent: RaftException | null = null;
   #activity: FSMCallerActivity = "Idle";
   #shutdown = false;
 
@@ -96,12 +98,20 @@ export class FSMCaller {
   /**
    * Queues committed entries. `closures[i]` belongs to `entries[i]`. Entries at or below the
    * applied index are skipped (their closures, if any, get OK: they were applied before).
+   * After `shutdown()`, the closures run with ESHUTDOWN instead.
    *
    * @param entries Committed entries in index order.
    * @param closures Their closures (may be shorter; missing means none).
    */
   committed(entries: readonly LogEntry[], closures: readonly (Closure | undefined)[] = []): void {
     if (entries.length === 0) return;
+    if (this.#shutdown) {
+      const down = new Status(RaftError.ESHUTDOWN, "State machine caller is shut down");
+      queueMicrotask(() => {
+        for (const done of closures) done?.run(down);
+      });
+      return;
+    }
     this.#enqueue(() => this.#applyEntries(entries, closures));
   }
 
@@ -142,8 +152,11 @@ export class FSMCaller {
   }
 
   /**
-   * Queues arbitrary work that must run between callbacks (snapshot save or load). Its
-   * rejection is treated as a state machine error only if `fatal` is set.
+   * Queues state machine work that must run between callbacks (snapshot save or load). It
+   * does not put the caller into error by itself. A rejection that is not a `RaftException`
+   * (what a state machine callback throws) comes back as ESTATEMACHINE naming `activity`, so
+   * a failing `onSnapshotLoad` is not mistaken for a storage error; a `RaftException` (say,
+   * EIO from storage) comes back unchanged.
    *
    * @param activity Shown in `describe()` while it runs.
    * @param work The work.
@@ -161,7 +174,7 @@ export class FSMCaller {
         try {
           resolve(await work());
         } catch (e) {
-          reject(e);
+          reject(userError(activity, e));
         } finally {
           this.#activity = "Idle";
         }
@@ -170,12 +183,25 @@ export class FSMCaller {
   }
 
   /**
-   * Reports an error raised outside the state machine (e.g. storage): calls `onError` once.
+   * Reports an error raised outside the state machine (e.g. storage): calls `onError` once,
+   * before any further state machine work (braft queues `on_error` as an urgent task). Only a
+   * callback already running finishes first; every closure still queued then fails with the
+   * error.
    *
    * @param error The error.
    */
   reportError(error: RaftException): void {
-    this.#enqueue(() => this.#fail(error));
+    if (this.#error !== null || this.#urgent !== null || this.#shutdown) return;
+    this.#urgent = error;
+    this.#queue.unshift(() => this.#takeUrgent());
+    if (!this.#running) void this.#pump();
+  }
+
+  async #takeUrgent(): Promise<void> {
+    const urgent = this.#urgent;
+    if (urgent === null) return;
+    this.#urgent = null;
+    await this.#fail(urgent);
   }
 
   /**
@@ -227,6 +253,7 @@ export class FSMCaller {
     while (this.#queue.length > 0) {
       const work = this.#queue.shift()!;
       try {
+        await this.#takeUrgent();
         await work();
       } catch (e) {
         await this.#fail(userError("apply", e));
@@ -246,6 +273,7 @@ export class FSMCaller {
     while (i < entries.length) {
       const entry = entries[i]!;
       const done = closures[i];
+      await this.#takeUrgent();
       if (this.#error !== null) {
         done?.run(this.#error.status);
         i++;
@@ -291,45 +319,90 @@ export class FSMCaller {
     done?.run(Status.OK());
   }
 
+  /**
+   * Hands a run of DATA entries to `onApply`, as braft's `do_committed` does. Every closure in
+   * the run ends with exactly one owner: the state machine (it fetched it through
+   * `iter.done()`), or this caller, which runs it with OK (the iterator moved past the entry),
+   * with the error (rolled back or failed), or with ESTATEMACHINE (skipped, see below).
+   *
+   * If `onApply` returns while the iterator is still valid, braft logs an error, skips the
+   * current entry and calls `onApply` again for the rest; so does this. The skipped entry
+   * counts as applied (the state machine stood on it), but an unfetched closure of it gets
+   * ESTATEMACHINE rather than OK, since nothing says the entry took effect.
+   */
   async #applyDataRun(
     run: readonly LogEntry[],
     closures: readonly (Closure | undefined)[],
   ): Promise<void> {
-    const iter = new EntryRunIterator(run, closures);
-    this.#activity = `Applying log_index=${run[0]!.index}`;
-    let thrown: unknown = undefined;
-    let threw = false;
-    try {
-      await this.#fsm.onApply(iter);
-    } catch (e) {
-      threw = true;
-      thrown = e;
-    } finally {
-      this.#activity = "Idle";
-    }
-    const error = iter.error;
-    if (error === null && !threw) {
-      // braft: if onApply returns with the iterator still valid, the rest counts as applied.
-      const last = run[run.length - 1]!;
-      for (let k = iter.position; k < run.length; k++) closures[k]?.run(Status.OK());
-      this.#advance(last.index, last.term);
+    let start = 0;
+    while (start < run.length) {
+      await this.#takeUrgent();
+      if (this.#error !== null) {
+        for (let k = start; k < run.length; k++) closures[k]?.run(this.#error.status);
+        return;
+      }
+      const part = run.slice(start);
+      const parts = closures.slice(start, run.length);
+      const iter = new EntryRunIterator(part, parts);
+      this.#activity = `Applying log_index=${part[0]!.index}`;
+      let thrown: unknown = undefined;
+      let threw = false;
+      try {
+        await this.#fsm.onApply(iter);
+      } catch (e) {
+        threw = true;
+        thrown = e;
+      } finally {
+        this.#activity = "Idle";
+      }
+      const pos = iter.position;
+      const error = iter.error;
+      // Closures of the entries the iterator moved past, not fetched: applied, so OK.
+      const passed = (end: number): void => {
+        for (let k = 0; k < end; k++) {
+          if (!iter.handedOut(k)) parts[k]?.run(Status.OK());
+        }
+      };
+      if (error === null && !threw) {
+        if (pos >= part.length) {
+          passed(part.length);
+          const last = part[part.length - 1]!;
+          this.#advance(last.index, last.term);
+          return;
+        }
+        // onApply returned early: skip the current entry (braft) and go on with the rest.
+        passed(pos);
+        const skipped = part[pos]!;
+        if (!iter.handedOut(pos)) {
+          parts[pos]?.run(
+            new Status(
+              RaftError.ESTATEMACHINE,
+              `onApply returned before finishing the entry at index ${skipped.index}`,
+            ),
+          );
+        }
+        this.#advance(skipped.index, skipped.term);
+        start += pos + 1;
+        continue;
+      }
+      // A throw counts as a rollback of the current entry.
+      const failFrom = error !== null ? error.index - part[0]!.index : Math.min(pos, part.length);
+      const status = error?.status ??
+        new Status(RaftError.ESTATEMACHINE, `onApply failed at index ${part[failFrom]?.index}`);
+      passed(failFrom);
+      if (failFrom > 0) {
+        const lastApplied = part[failFrom - 1]!;
+        this.#advance(lastApplied.index, lastApplied.term);
+      }
+      // braft run_the_rest_closure_with_error: from the rollback point to the end.
+      for (let k = failFrom; k < part.length; k++) parts[k]?.run(status);
+      await this.#fail(
+        threw
+          ? userError("onApply", thrown)
+          : new RaftException(new Status(RaftError.ESTATEMACHINE, status.message)),
+      );
       return;
     }
-    const firstFailed = error !== null ? error.index : run[iter.position]?.index ?? run[0]!.index;
-    const status = error?.status ??
-      new Status(RaftError.ESTATEMACHINE, `onApply failed at index ${firstFailed}`);
-    const appliedUpTo = run.filter((e) => e.index < firstFailed);
-    const lastApplied = appliedUpTo[appliedUpTo.length - 1];
-    if (lastApplied !== undefined) this.#advance(lastApplied.index, lastApplied.term);
-    // Closures of rolled-back entries were not run by the state machine: fail them here.
-    for (let k = appliedUpTo.length; k < run.length; k++) {
-      if (k >= iter.position) closures[k]?.run(status);
-    }
-    await this.#fail(
-      threw
-        ? userError("onApply", thrown)
-        : new RaftException(new Status(RaftError.ESTATEMACHINE, status.message)),
-    );
   }
 
   #advance(index: number, term: number): void {

@@ -55,15 +55,22 @@ export interface Iterator {
    */
   data(): ChunkChain;
   /**
-   * The closure given to `apply` for this entry, if this node proposed it as the same leader;
-   * else `null`. Whoever gets it must run it.
+   * The very closure object given to `apply` as `task.done` for this entry (braft
+   * `iter.done()`), if this node proposed it as the same leader; else `null`. A state machine
+   * may downcast it to its own closure class to hand a response back to the caller.
+   *
+   * Fetching it passes ownership to the state machine: it must run it exactly once (now or
+   * later). A closure whose entry the iterator moves past without `done()` being called is run
+   * by webraft with OK, so every closure runs exactly once either way.
    *
    * @returns The closure or `null`.
    */
   done(): Closure | null;
   /**
-   * Marks the last `ntail` entries (counting the current one) as not applied, fails their
-   * closures and the rest of the batch, and puts the node into ERROR (ESTATEMACHINE).
+   * Marks the last `ntail` entries (counting the current one) as not applied and puts the node
+   * into ERROR (ESTATEMACHINE). As in braft, webraft runs the closures of the rolled-back
+   * entries and of the rest of the batch with the error, so the state machine must not run the
+   * closures of entries it rolls back.
    *
    * @param ntail How many entries, ending at the current one, to roll back (default 1).
    * @param status The reason, reported through `onError`.
@@ -81,6 +88,7 @@ export class EntryRunIterator implements Iterator {
   #closures: readonly (Closure | undefined)[];
   #pos = 0;
   #error: { index: number; status: Status } | null = null;
+  #fetched = new Set<number>();
 
   /**
    * @param entries Consecutive committed DATA entries.
@@ -113,7 +121,9 @@ export class EntryRunIterator implements Iterator {
 
   done(): Closure | null {
     if (!this.valid()) return null;
-    return this.#closures[this.#pos] ?? null;
+    const done = this.#closures[this.#pos] ?? null;
+    if (done !== null) this.#fetched.add(this.#pos);
+    return done;
   }
 
   setErrorAndRollback(ntail = 1, status?: Status): void {
@@ -130,6 +140,16 @@ export class EntryRunIterator implements Iterator {
   /** Position within the run (entries before it were iterated). */
   get position(): number {
     return this.#pos;
+  }
+
+  /**
+   * Whether `done()` handed out the closure at `position` (the state machine then owns it).
+   *
+   * @param position A position within the run.
+   * @returns `true` once `done()` returned that entry's closure.
+   */
+  handedOut(position: number): boolean {
+    return this.#fetched.has(position);
   }
 
   /** The rollback point and reason, when `setErrorAndRollback` was called. */

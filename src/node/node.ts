@@ -8,6 +8,7 @@ import { type Bytes, ChunkChain, toChunkChain } from "../bytes/chunk_chain.ts";
 import { Configuration } from "../conf/configuration.ts";
 import { ANY_PEER, PeerId } from "../conf/peer_id.ts";
 import { ENTRY_OVERHEAD_BYTES, EntryType, type LogEntry } from "../core/entry.ts";
+import { jointIndex } from "../core/quorum.ts";
 import { RaftCore } from "../core/raft_core.ts";
 import type { Message, Ready, SoftState } from "../core/types.ts";
 import { encodeMessage, type MessageEnvelope } from "../codec/message_codec.ts";
@@ -36,10 +37,14 @@ import type { StateMachine } from "./state_machine.ts";
 
 /** Election timeout in ticks: fine enough for the randomised timeout, cheap enough to tick. */
 const TICKS_PER_ELECTION = 20;
+/** How many recent tick times are kept (more than the lease's window of T - 2 ticks). */
+const TICK_HISTORY = 64;
 
 interface Pending {
   term: number;
   done: Closure;
+  /** Its admission-control token (released when the closure fails here or the entry applies). */
+  token: Admitted;
 }
 
 /** A task accepted by `apply` and not yet applied (admission control). */
@@ -48,7 +53,7 @@ interface Admitted {
   readonly index: number;
   /** Payload + ENTRY_OVERHEAD_BYTES. */
   readonly bytes: number;
-  /** Still counted: neither applied nor its closure run. */
+  /** Still counted: neither applied nor its closure failed. */
   live: boolean;
 }
 
@@ -121,8 +126,10 @@ export class Node {
   #confWaiters: ConfWaiter[] = [];
   #readSeq = 0;
   #readWaiters = new Map<number, ReadWaiter>();
-  #appliedWaiters: Array<{ index: number; resolve: () => void }> = [];
-  #leaderWaiters: Array<() => void> = [];
+  #appliedWaiters: Array<
+    { index: number; resolve: () => void; reject: (e: RaftException) => void }
+  > = [];
+  #leaderWaiters: Array<{ resolve: () => void; reject: (e: RaftException) => void }> = [];
   #soft: SoftState = { role: "follower", leader: "", term: 0, transferring: false };
   #leaderStartIndex = 0;
   #leaderStartTerm = 0;
@@ -132,13 +139,20 @@ export class Node {
   #error: RaftException | null = null;
   #shutdownPromise: Promise<void> | null = null;
   #rejectedMessages = 0;
-  /** Clock readings of the latest ticks, oldest first (for the lease's real-time check). */
-  #tickTimes: number[] = [];
+  /** The core's tick counter (it starts at 1), mirrored to time-stamp its ticks. */
+  #tickNo = 1;
+  /** Clock reading of tick `n` at `[n % TICK_HISTORY]` (the lease's real-time check). */
+  #tickAt: number[] = new Array<number>(TICK_HISTORY).fill(-Infinity);
+  /** Per follower, the newest `sentTick` it acknowledged in `#ackTerm` (as the core counts). */
+  #acked = new Map<string, number>();
+  #ackTerm = 0;
   #driveDone: Promise<void> = Promise.resolve();
   // Admission control. Invariant: #pendingApplies / #pendingApplyBytes count exactly the
   // live tokens in #admitted, i.e. tasks this node accepted from apply() whose entry is not
-  // applied and whose closure has not run. apply() accepts a task only while both are
-  // below raft_max_pending_applies / raft_max_pending_apply_bytes (read at init).
+  // applied and whose closure was not failed by the node (a token is released when the
+  // FSMCaller reports its index applied, or when #pending gives up its closure). apply()
+  // accepts a task only while both are below raft_max_pending_applies /
+  // raft_max_pending_apply_bytes (read at init).
   #admitted: Admitted[] = [];
   #admittedHead = 0;
   #pendingApplies = 0;
@@ -287,6 +301,7 @@ export class Node {
         Math.round(TICKS_PER_ELECTION / flags.raft_election_heartbeat_factor),
       ),
     );
+    this.#tickAt[1] = this.#clock.now(); // the core's ticks start at 1
     this.#core = new RaftCore({
       id: this.#peer.key(),
       storage: this.#logManager,
@@ -327,6 +342,7 @@ export class Node {
     const wasInit = this.#core !== null;
     if (this.#state === NodeState.UNINITIALIZED) {
       this.#state = NodeState.SHUTDOWN;
+      this.#failAllWaiters(RaftException.of(RaftError.ESHUTDOWN, "Node is shut down"));
       return;
     }
     if (this.#core?.isLeader()) {
@@ -338,7 +354,7 @@ export class Node {
     this.#clearTimers();
     const down = new Status(RaftError.ESHUTDOWN, "Node is shutting down");
     this.#failPending(down);
-    this.#failWaiters(RaftException.of(RaftError.ESHUTDOWN, "Node is shutting down"));
+    this.#failAllWaiters(new RaftException(down));
     this.#manager?.remove(this);
     this.#snapshotExecutor?.cancel(); // aborts copies: an install in the Ready loop ends now
     await this.#driveDone;
@@ -367,19 +383,23 @@ export class Node {
   // ------------------------------------------------------------------ writes
 
   /**
-   * Proposes `task.data` as a new log entry (braft `apply`). The outcome goes to `task.done`:
-   * once committed it is handed to `onApply` through `iter.done()`; otherwise it runs with
-   * EPERM (not leader, expected-term mismatch, leader stepped down), EBUSY (transferring, or
-   * overloaded: `raft_max_pending_applies` tasks or `raft_max_pending_apply_bytes` bytes are
-   * already accepted and not yet applied — retry later), EREADONLY, ESHUTDOWN or EINVAL.
-   * Never blocks, and never runs `done` synchronously.
+   * Proposes `task.data` as a new log entry (braft `apply`). The outcome goes to `task.done`,
+   * exactly once: once committed, that very object is handed to `onApply` through
+   * `iter.done()`; otherwise it runs with EPERM (not leader, expected-term mismatch, leader
+   * stepped down), EBUSY (transferring, or overloaded: `raft_max_pending_applies` tasks or
+   * `raft_max_pending_apply_bytes` bytes are already accepted and not yet applied — retry
+   * later), EREADONLY, EBADNODE (the node went to ERROR, e.g. its disk failed), ESHUTDOWN or
+   * EINVAL. Never blocks, and never runs `done` synchronously.
    *
    * @param task Data, completion and expected term.
    */
   apply(task: Task): void {
-    const done = once(task.done);
+    // The caller's own object travels to onApply (iter.done()), never a wrapper: a state
+    // machine may downcast it to hand back a response. It has one owner at a time (#pending,
+    // then the FSMCaller, then the state machine), so it runs exactly once without a guard.
+    const done = task?.done;
     const fail = (code: number, message: string): void => {
-      queueMicrotask(() => done.run(new Status(code, message)));
+      if (done !== undefined) queueMicrotask(() => done.run(new Status(code, message)));
     };
     if (task === null || typeof task !== "object" || task.data === undefined) {
       return fail(RaftError.EINVAL, "Task has no data");
@@ -396,13 +416,7 @@ export class Node {
     const r = this.#core!.propose(data, task.expectedTerm ?? -1);
     if (!r.status.ok()) return fail(r.status.code, r.status.message);
     const token = this.#admit(r.index, bytes);
-    const tracked: Closure = {
-      run: (status) => {
-        this.#release(token);
-        done.run(status);
-      },
-    };
-    this.#pending.set(r.index, { term: r.term, done: tracked });
+    if (done !== undefined) this.#pending.set(r.index, { term: r.term, done, token });
     this.#drive();
   }
 
@@ -667,13 +681,14 @@ export class Node {
    * A linearizable read barrier: resolves with a commit index once this node (the leader)
    * has confirmed its leadership and applied at least that far. Read the state machine after.
    *
-   * @returns The read index.
+   * @returns The read index; rejects with EPERM (not leader, stepped down), EBADNODE (ERROR)
+   *   or ESHUTDOWN, also while a confirmed read waits for the apply.
    */
   readIndex(): Promise<number> {
     const inactive = this.#inactiveStatus();
     if (inactive !== null) return Promise.reject(new RaftException(inactive));
     const seq = ++this.#readSeq;
-    const st = this.#core!.readIndex(seq, this.#ticksKeptPace());
+    const st = this.#core!.readIndex(seq, this.#leaseConfirmedByClock());
     if (!st.ok()) return Promise.reject(new RaftException(st));
     const p = new Promise<number>((resolve, reject) =>
       this.#readWaiters.set(seq, { resolve, reject })
@@ -747,20 +762,64 @@ export class Node {
    */
   isLeaderLeaseValid(): boolean {
     const core = this.#core;
-    return core !== null && core.isLeaderLeaseValid() && this.#ticksKeptPace();
+    return core !== null && this.isLeader() && core.isLeaderLeaseValid() &&
+      this.#leaseConfirmedByClock();
   }
 
-  #ticksKeptPace(): boolean {
-    // The core measures the lease in ticks. A stalled event loop delays ticks, so ticks can lag
-    // real time and an expired lease would still look valid. The core's lease runs from a
-    // heartbeat sent at most TICKS_PER_ELECTION - 2 ticks ago; require those ticks (and the
-    // time since) to have taken less than one real election timeout. Followers count their
-    // vote-refusal window on timers that never fire early, so this keeps the two sound.
-    const window = TICKS_PER_ELECTION - 2;
-    const times = this.#tickTimes;
-    if (times.length <= window) return false;
-    const since = times[times.length - 1 - window]!;
-    return this.#clock.now() - since < this.#electionTimeoutMs;
+  /**
+   * The core measures the lease in ticks: it holds while a quorum acknowledged a heartbeat sent
+   * at most T - 2 ticks ago. Ticks can lag real time (a stalled event loop) and a tick count
+   * says nothing of where within a tick a message went, so the clock must confirm it. The
+   * heartbeat the lease rests on (the quorum's newest acknowledged `sentTick` s) left after
+   * tick s fired. A follower that received it refuses votes and does not campaign until its
+   * T-th tick after the receipt; its first tick may come at once, so that holds for more than
+   * T - 1 ticks of real time. The leader trusts the lease for less than that, minus a margin
+   * for clock drift (see #leaseDriftMarginMs).
+   */
+  #leaseConfirmedByClock(): boolean {
+    const core = this.#core;
+    if (core === null) return false;
+    const acked = core.term() === this.#ackTerm ? this.#acked : new Map<string, number>();
+    const conf = core.configuration();
+    const self = this.#peer.key();
+    const cur = this.#tickNo;
+    const s = jointIndex(
+      conf.peers.peers.map((p) => p.key()),
+      conf.oldPeers?.peers.map((p) => p.key()) ?? [],
+      (id) => id === self ? cur : acked.get(id) ?? -Infinity,
+    );
+    if (!(s > cur - TICK_HISTORY) || s > cur) return false;
+    const sentAfter = this.#tickAt[s % TICK_HISTORY]!;
+    const bound = (TICKS_PER_ELECTION - 1) * this.#tickMs - this.#leaseDriftMarginMs();
+    return this.#clock.now() - sentAfter < bound;
+  }
+
+  /** A follower's acknowledgement in this leader's term, as the core will count it, or null. */
+  #ackIn(core: RaftCore, m: Message): { from: string; term: number; sentTick: number } | null {
+    if (m.type !== "AppendEntriesResp" || !core.isLeader() || m.term !== core.term()) return null;
+    return { from: m.from, term: m.term, sentTick: m.sentTick };
+  }
+
+  /** Notes an acknowledgement once the core accepted the message. */
+  #noteAck(ack: { from: string; term: number; sentTick: number }): void {
+    if (this.#ackTerm !== ack.term) {
+      this.#acked.clear();
+      this.#ackTerm = ack.term;
+    }
+    if (ack.sentTick > (this.#acked.get(ack.from) ?? -Infinity)) {
+      this.#acked.set(ack.from, ack.sentTick);
+    }
+  }
+
+  /**
+   * braft keeps a follower's lease `maxClockDriftMs` longer than the leader's. Here the
+   * followers' side is counted in the core's ticks, so the margin comes off the leader's side
+   * instead, capped at half of the T - 1 ticks so that a lease remains usable (heartbeats go
+   * every T / 10) even when the drift allowed is as large as the election timeout.
+   */
+  #leaseDriftMarginMs(): number {
+    const drift = this.#options?.maxClockDriftMs ?? 1000;
+    return Math.max(0, Math.min(drift, ((TICKS_PER_ELECTION - 1) * this.#tickMs) / 2));
   }
 
   /**
@@ -857,23 +916,29 @@ export class Node {
   /**
    * Resolves once this node is leader (a test and tooling helper).
    *
-   * @returns Resolves when leading.
+   * @returns Resolves when leading; rejects with EBADNODE or ESHUTDOWN if the node goes to
+   *   ERROR or shuts down first.
    */
   waitLeader(): Promise<void> {
     if (this.isLeader() && this.#leaderStarted) return Promise.resolve();
-    return new Promise((resolve) => this.#leaderWaiters.push(resolve));
+    const gone = this.#goneStatus();
+    if (gone !== null) return Promise.reject(new RaftException(gone));
+    return new Promise((resolve, reject) => this.#leaderWaiters.push({ resolve, reject }));
   }
 
   /**
    * Resolves once the state machine has applied `index`.
    *
    * @param index The log index.
-   * @returns Resolves when applied.
+   * @returns Resolves when applied; rejects with EBADNODE or ESHUTDOWN if the node goes to
+   *   ERROR or shuts down first.
    */
   waitApplied(index: number): Promise<void> {
     if (this.appliedIndex() >= index) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#appliedWaiters.push({ index, resolve });
+    const gone = this.#goneStatus();
+    if (gone !== null) return Promise.reject(new RaftException(gone));
+    return new Promise((resolve, reject) => {
+      this.#appliedWaiters.push({ index, resolve, reject });
       this.#appliedWaiters.sort((a, b) => a.index - b.index);
     });
   }
@@ -960,6 +1025,7 @@ export class Node {
     ) {
       return; // re-delivered once its files are downloaded
     }
+    const ack = this.#ackIn(core, m);
     try {
       core.step(m);
     } catch (e) {
@@ -970,6 +1036,7 @@ export class Node {
       this.#rejectedMessages++;
       return;
     }
+    if (ack !== null) this.#noteAck(ack);
     this.#drive();
   }
 
@@ -1026,12 +1093,12 @@ export class Node {
     // needed (and re-queueing here would spin microtasks while the loop awaits I/O).
     if (this.#driving) return;
     const core = this.#core;
-    if (core === null || this.#error !== null) return;
+    if (core === null || this.#error !== null || this.#stopping()) return;
     this.#driving = true;
     let finished!: () => void;
     this.#driveDone = new Promise((r) => (finished = r));
     try {
-      while (core.hasReady() && this.#error === null && this.#state !== NodeState.SHUTDOWN) {
+      while (core.hasReady() && this.#error === null && !this.#stopping()) {
         const rd = core.ready();
         await this.#process(core, rd);
         core.advance(rd);
@@ -1048,6 +1115,30 @@ export class Node {
     // Closures of entries committed in this Ready belong to them, even if the same Ready also
     // reports a step-down (which fails only what is still uncommitted).
     const closures = this.#takeClosures(rd.committedEntries);
+    try {
+      await this.#processTaken(core, rd, closures);
+    } catch (e) {
+      // The write failed before these entries reached the state machine: their closures
+      // would otherwise be lost (taken from #pending, never handed to the FSMCaller).
+      if (!this.#handed) {
+        const status = this.#stopping()
+          ? new Status(RaftError.ESHUTDOWN, "Node is shutting down")
+          : this.#errorStatus(this.#asStorageError("persist", e));
+        for (const done of closures) if (done !== undefined) queueMicrotask(() => done.run(status));
+      }
+      throw e;
+    }
+  }
+
+  /** Set once #processTaken handed the Ready's closures to the FSMCaller. */
+  #handed = false;
+
+  async #processTaken(
+    core: RaftCore,
+    rd: Ready,
+    closures: readonly (Closure | undefined)[],
+  ): Promise<void> {
+    this.#handed = false;
     // Finished membership changes first: a leader that removed itself reports success
     // before its step-down (in the same Ready) fails what is still pending.
     for (const r of rd.confChangeResults) {
@@ -1077,12 +1168,13 @@ export class Node {
     if (rd.hardState !== undefined) await lm.setHardState(rd.hardState);
     this.#send(rd.messagesAfterPersist);
     if (rd.committedEntries.length > 0) this.#applyCommitted(rd.committedEntries, closures, core);
+    this.#handed = true;
     for (const rs of rd.readStates) {
       const w = this.#readWaiters.get(rs.ctx as number);
       if (w === undefined) continue;
       this.#readWaiters.delete(rs.ctx as number);
       if (!rs.status.ok()) w.reject(new RaftException(rs.status));
-      else void this.waitApplied(rs.index).then(() => w.resolve(rs.index));
+      else this.waitApplied(rs.index).then(() => w.resolve(rs.index), w.reject);
     }
   }
 
@@ -1093,6 +1185,7 @@ export class Node {
       this.#pending.delete(e.index);
       if (p.term === e.term) return p.done;
       // Another leader's entry took this index: ours was never committed.
+      this.#release(p.token);
       queueMicrotask(() => p.done.run(new Status(RaftError.EPERM, "leader stepped down")));
       return undefined;
     });
@@ -1243,7 +1336,7 @@ export class Node {
     if (!this.isLeader() || !this.#leaderStarted) return;
     const waiters = this.#leaderWaiters;
     this.#leaderWaiters = [];
-    for (const w of waiters) w();
+    for (const w of waiters) w.resolve();
   }
 
   #failPending(status: Status, above = 0): void {
@@ -1252,6 +1345,7 @@ export class Node {
       if (index <= above) continue;
       pending.push(p);
       this.#pending.delete(index);
+      this.#release(p.token);
     }
     for (const p of pending) queueMicrotask(() => p.done.run(status));
   }
@@ -1263,34 +1357,56 @@ export class Node {
     for (const r of reads) r.reject(e);
   }
 
+  /** On ERROR or shutdown: also what would otherwise wait for ever (nothing applies any more). */
+  #failAllWaiters(e: RaftException): void {
+    this.#failWaiters(e);
+    for (const w of this.#appliedWaiters.splice(0)) w.reject(e);
+    for (const w of this.#leaderWaiters.splice(0)) w.reject(e);
+  }
+
   // ------------------------------------------------------------------ errors and timers
 
-  #storageFailed(what: string, e: unknown): void {
-    const error = e instanceof RaftException ? e : RaftException.of(
+  #asStorageError(what: string, e: unknown): RaftException {
+    return e instanceof RaftException ? e : RaftException.of(
       RaftError.EIO,
       `Cannot ${what}: ${e instanceof Error ? e.message : String(e)}`,
     );
-    if (this.#state === NodeState.SHUTTING || this.#state === NodeState.SHUTDOWN) return;
+  }
+
+  #errorStatus(e: RaftException): Status {
+    return new Status(RaftError.EBADNODE, `Node is in error: ${e.message}`);
+  }
+
+  /**
+   * A storage error: the node goes to ERROR at once (it stops accepting writes and leading,
+   * pending work fails), and `onError` runs before any further state machine work.
+   */
+  #storageFailed(what: string, e: unknown): void {
+    if (this.#stopping()) return;
+    const error = this.#asStorageError(what, e);
+    this.#enterError(error);
     this.#caller.reportError(error);
   }
 
   #enterError(e: RaftException): void {
     if (this.#error !== null) return;
     this.#error = e;
-    if (this.#state !== NodeState.SHUTTING && this.#state !== NodeState.SHUTDOWN) {
-      this.#state = NodeState.ERROR;
-    }
+    if (!this.#stopping()) this.#state = NodeState.ERROR;
     this.#clearTimers();
-    this.#failPending(new Status(RaftError.EBADNODE, `Node is in error: ${e.message}`));
-    this.#failWaiters(RaftException.of(RaftError.EBADNODE, `Node is in error: ${e.message}`));
+    this.#failPending(this.#errorStatus(e));
+    this.#failAllWaiters(new RaftException(this.#errorStatus(e)));
+  }
+
+  #stopping(): boolean {
+    return this.#state === NodeState.SHUTTING || this.#state === NodeState.SHUTDOWN;
   }
 
   #scheduleTick(): void {
     this.#tickTimer = this.#clock.setTimer(() => {
       this.#tickTimer = null;
       if (!this.#active()) return;
-      this.#tickTimes.push(this.#clock.now());
-      if (this.#tickTimes.length > TICKS_PER_ELECTION) this.#tickTimes.shift();
+      this.#tickNo++;
+      this.#tickAt[this.#tickNo % TICK_HISTORY] = this.#clock.now();
       this.#core!.tick();
       this.#drive();
       this.#scheduleTick();
@@ -1305,6 +1421,11 @@ export class Node {
   #active(): boolean {
     return this.#state === NodeState.LEADER || this.#state === NodeState.TRANSFERRING ||
       this.#state === NodeState.CANDIDATE || this.#state === NodeState.FOLLOWER;
+  }
+
+  /** Why nothing will apply or lead any more (ERROR, shutting down or shut down), or `null`. */
+  #goneStatus(): Status | null {
+    return this.#state === NodeState.UNINITIALIZED ? null : this.#inactiveStatus();
   }
 
   #inactiveStatus(): Status | null {
@@ -1354,17 +1475,6 @@ function validateOptions(o: NodeOptions): void {
       bad((e as Error).message);
     }
   }
-}
-
-function once(done: Closure | undefined): Closure {
-  let ran = false;
-  return {
-    run(status: Status): void {
-      if (ran) return;
-      ran = true;
-      done?.run(status);
-    },
-  };
 }
 
 function keysString(conf: Configuration): string {

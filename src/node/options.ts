@@ -14,7 +14,14 @@ import type { StateMachine } from "./state_machine.ts";
 export interface NodeOptions {
   /** Follower → candidate timeout in ms (default 1000). Heartbeats go every timeout / 10. */
   electionTimeoutMs?: number;
-  /** Lease safety margin in ms (default 1000, braft `max_clock_drift_ms`). */
+  /**
+   * Lease safety margin for clock drift in ms (default 1000, braft `max_clock_drift_ms`). The
+   * leader trusts its lease for less than T − 1 ticks (T = the election timeout; a follower's
+   * first tick after a heartbeat may come at once) after sending the heartbeat a quorum last
+   * acknowledged, minus this margin. The margin is capped at half of those T − 1 ticks so that
+   * a lease stays usable (braft instead lengthens the followers' side, which webraft counts in
+   * the core's ticks). Also shown in `describe()`'s vote timer.
+   */
   maxClockDriftMs?: number;
   /** Take a snapshot every this many seconds (default 3600; ≤ 0 disables). */
   snapshotIntervalS?: number;

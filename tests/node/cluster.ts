@@ -20,6 +20,8 @@ import type { NodeOptions } from "../../src/node/options.ts";
 import { type LeaderChangeContext, StateMachine } from "../../src/node/state_machine.ts";
 import type { SnapshotReader, SnapshotWriter } from "../../storage/snapshot/snapshot.ts";
 import { MemoryNetwork } from "../../transports/memory/memory_network.ts";
+import "./_faults.ts";
+import { SettleTracker } from "./_settle.ts";
 
 /** Generous deadline for anything a loaded 2-core machine must finish. */
 export const DEADLINE_MS = 30_000;
@@ -89,7 +91,8 @@ export interface ClusterOptions {
   electionTimeoutMs?: number;
   snapshotIntervalS?: number;
   catchupMargin?: number;
-  storage?: "memory" | "local";
+  /** `faultmem`: memory:// meta and snapshots, the log on `faultFs` (see `_faults.ts`). */
+  storage?: "memory" | "local" | "faultmem";
   enableLeaderLease?: boolean;
   withSnapshots?: boolean;
 }
@@ -107,6 +110,8 @@ export class Cluster {
   readonly net: MemoryNetwork = new MemoryNetwork({ seed: 7 });
   readonly nodes = new Map<string, Node>();
   readonly fsms = new Map<string, MockFsm>();
+  /** Every closure given to a node's `apply()` and every Promise from its API. */
+  readonly settle: SettleTracker = new SettleTracker();
   readonly #generation = new Map<string, number>();
   readonly #options: ClusterOptions;
   readonly #dir: string | null;
@@ -124,6 +129,9 @@ export class Cluster {
   #uri(peer: PeerId, kind: string): string {
     const gen = this.#generation.get(peer.key()) ?? 0;
     const id = `${peer.host}_${peer.port}_${peer.idx}_${gen}`;
+    if (this.#options.storage === "faultmem" && kind === "log") {
+      return `faultmem://${this.name}/${id}/log`;
+    }
     return this.#dir === null
       ? `memory://${this.name}/${id}/${kind}`
       : `local://${join(this.#dir, id, kind)}`;
@@ -153,6 +161,7 @@ export class Cluster {
     }
     if (this.#options.enableLeaderLease) options.enableLeaderLease = true;
     if (!opts.emptyPeers) options.initialConf = new Configuration(this.#initialPeers);
+    this.settle.instrument(node);
     await node.init(options);
     this.nodes.set(id.key(), node);
     this.fsms.set(id.key(), fsm);
@@ -175,10 +184,22 @@ export class Cluster {
     this.fsms.delete(key);
   }
 
+  /** The part of `peer`'s log path to give `faultFs.injectFault` (faultmem storage). */
+  diskPath(peer: PeerId | string): string {
+    const id = PeerId.from(peer);
+    const gen = this.#generation.get(id.key()) ?? 0;
+    return `/${this.name}/${id.host}_${id.port}_${id.idx}_${gen}/`;
+  }
+
+  /**
+   * Stops every node, then checks that every closure given to `apply()` ran exactly once
+   * and every Promise from the nodes' API settled.
+   */
   async stopAll(): Promise<void> {
     for (const key of [...this.nodes.keys()]) await this.stop(key);
     await this.net.close();
     if (this.#dir !== null) rmSync(this.#dir, { recursive: true, force: true });
+    await this.settle.check(DEADLINE_MS);
   }
 
   /** Waits for a leader among the running nodes whose first entry of its term is applied. */

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { ChunkChain } from "../../src/bytes/chunk_chain.ts";
 import { Configuration } from "../../src/conf/configuration.ts";
 import { EntryType, type LogEntry } from "../../src/core/entry.ts";
-import { RaftError, type RaftException, Status } from "../../src/errors/status.ts";
+import { RaftError, RaftException, Status } from "../../src/errors/status.ts";
 import { type Closure, closure } from "../../src/node/closure.ts";
 import { FSMCaller } from "../../src/node/fsm_caller.ts";
 import type { Iterator } from "../../src/node/iterator.ts";
@@ -165,18 +165,145 @@ describe("FSMCaller", () => {
     assert.ok(caller.error !== null);
   });
 
-  it("an iterator left valid counts the rest as applied", async () => {
-    class Lazy extends StateMachine {
+  it("an onApply that returns early skips the current entry and is called again for the rest (braft)", async () => {
+    // braft do_committed: "Iterator is still valid, did you return before iterator reached the
+    // end?", then iter.next() and on_apply again. No entry is acknowledged unseen.
+    const seen: number[][] = [];
+    class OnePerCall extends StateMachine {
       onApply(iter: Iterator): void {
-        iter.next(); // reads only the first entry
+        const call = [iter.index()];
+        seen.push(call);
+        if (iter.index() === 2) iter.done()?.run(Status.OK()); // takes entry 2's closure
+        if (iter.index() === 4) {
+          iter.next(); // handles 4 fully, stops on 5
+          call.push(iter.index());
+        }
       }
     }
-    const caller = new FSMCaller(new Lazy());
+    const applied: number[] = [];
+    const caller = new FSMCaller(new OnePerCall(), { onApplied: (i) => applied.push(i) });
     const { closures, results } = collector();
-    caller.committed([1, 2, 3].map((i) => data(i)), closures);
+    caller.committed([1, 2, 3, 4, 5, 6].map((i) => data(i)), closures);
     await caller.idle();
-    assert.equal(caller.lastAppliedIndex, 3);
-    assert.ok(results.get(2)?.ok());
+    assert.deepEqual(seen, [[1], [2], [3], [4, 5], [6]], "every entry is handed to onApply");
+    assert.equal(caller.lastAppliedIndex, 6);
+    assert.deepEqual(applied, [1, 2, 3, 5, 6]);
+    assert.equal(results.get(2)?.ok(), true, "the state machine ran it");
+    assert.equal(results.get(4)?.ok(), true, "moved past without fetching: OK");
+    for (const i of [1, 3, 5, 6]) {
+      assert.equal(results.get(i)?.code, RaftError.ESTATEMACHINE, `skipped entry ${i}`);
+    }
+    assert.equal(caller.error, null, "an early return is not an error");
+  });
+
+  it("iter.done() is the caller's own closure object, and every closure runs exactly once", async () => {
+    class FetchAddClosure {
+      old = -1;
+      runs: Status[] = [];
+      run(s: Status): void {
+        this.runs.push(s);
+      }
+    }
+    let value = 0;
+    const handed: unknown[] = [];
+    class Counter extends StateMachine {
+      onApply(iter: Iterator): void {
+        for (; iter.valid(); iter.next()) {
+          if (iter.index() % 2 === 0) continue; // never fetches the even entries' closures
+          const done = iter.done();
+          handed.push(done);
+          if (done instanceof FetchAddClosure) done.old = value;
+          value += 10;
+          done?.run(Status.OK());
+        }
+      }
+    }
+    const caller = new FSMCaller(new Counter());
+    const mine = [1, 2, 3, 4].map(() => new FetchAddClosure());
+    caller.committed([1, 2, 3, 4].map((i) => data(i)), mine);
+    await caller.idle();
+    assert.equal(handed[0], mine[0]);
+    assert.equal(handed[1], mine[2]);
+    assert.deepEqual(mine.map((c) => c.old), [0, -1, 10, -1]);
+    for (const [i, c] of mine.entries()) {
+      assert.equal(c.runs.length, 1, `closure ${i + 1} ran ${c.runs.length} times`);
+      assert.ok(c.runs[0]!.ok());
+    }
+  });
+
+  it("setErrorAndRollback(n) fails the rolled-back entries' closures too (braft)", async () => {
+    const ran: number[] = [];
+    class Buffering extends StateMachine {
+      onApply(iter: Iterator): void {
+        for (; iter.valid(); iter.next()) {
+          const done = iter.done();
+          if (iter.index() === 3) {
+            iter.setErrorAndRollback(2, new Status(RaftError.EIO, "flush failed"));
+            return;
+          }
+          ran.push(iter.index());
+          if (iter.index() === 1) done?.run(Status.OK());
+          // entry 2 is buffered: its closure would run once the flush succeeds
+        }
+      }
+    }
+    const caller = new FSMCaller(new Buffering(), { applyBatch: 10 });
+    const results = new Map<number, Status[]>();
+    const closures = [1, 2, 3, 4].map((i) =>
+      closure((s) => results.set(i, [...(results.get(i) ?? []), s]))
+    );
+    caller.committed([1, 2, 3, 4].map((i) => data(i)), closures);
+    await caller.idle();
+    assert.equal(caller.lastAppliedIndex, 1);
+    assert.equal(results.get(1)?.length, 1);
+    assert.ok(results.get(1)![0]!.ok());
+    for (const i of [2, 3, 4]) {
+      assert.equal(results.get(i)?.length, 1, `closure ${i} runs once`);
+      assert.equal(results.get(i)![0]!.code, RaftError.EIO, `closure ${i}`);
+    }
+    assert.equal(caller.error?.code, RaftError.ESTATEMACHINE);
+  });
+
+  it("reportError is urgent: onError runs before any further onApply batch", async () => {
+    const events: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    class Slow extends StateMachine {
+      async onApply(iter: Iterator): Promise<void> {
+        for (; iter.valid(); iter.next()) {
+          events.push(`apply ${iter.index()}`);
+          if (iter.index() === 1) await gate;
+          iter.done()?.run(Status.OK());
+        }
+      }
+      override onError(e: RaftException): void {
+        events.push(`error ${e.code}`);
+      }
+    }
+    let fatal: RaftException | null = null;
+    const caller = new FSMCaller(new Slow(), { applyBatch: 2, onFatal: (e) => (fatal = e) });
+    const { closures, results } = collector();
+    caller.committed([1, 2, 3].map((i) => data(i)), closures); // batches [1,2] and [3]
+    caller.committed([data(4)], [closures[3]]);
+    caller.leaderStart(2);
+    await new Promise((r) => setTimeout(r, 0));
+    while (events.length === 0) await new Promise((r) => setTimeout(r, 1));
+    caller.reportError(new RaftException(new Status(RaftError.EIO, "disk gone")));
+    release();
+    await caller.idle();
+    assert.deepEqual(events, ["apply 1", "apply 2", `error ${RaftError.EIO}`]);
+    assert.ok(fatal !== null);
+    assert.ok(results.get(1)?.ok() && results.get(2)?.ok(), "the running batch completes");
+    for (const i of [3, 4]) assert.equal(results.get(i)?.code, RaftError.EIO, `closure ${i}`);
+  });
+
+  it("closures committed after shutdown run with ESHUTDOWN", async () => {
+    const caller = new FSMCaller(new Recorder());
+    await caller.shutdown();
+    const { closures, results } = collector();
+    caller.committed([data(1)], closures);
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(results.get(1)?.code, RaftError.ESHUTDOWN);
   });
 
   it("run() executes work between callbacks and propagates its result", async () => {
