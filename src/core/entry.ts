@@ -65,3 +65,29 @@ export interface LogId {
   /** Term (0 = none). */
   readonly term: number;
 }
+
+/**
+ * Bytes of memory an entry is assumed to cost beyond its payload (the entry object, its
+ * `ChunkChain` and the views in it). Memory limits (the applying limit of the core, the
+ * log manager's cache) count it, so that many tiny entries are bounded as well as few big ones.
+ */
+export const ENTRY_OVERHEAD_BYTES = 128;
+
+/**
+ * The memory an entry is charged against a memory limit: payload plus a fixed overhead.
+ *
+ * @param entry The entry.
+ * @returns `entry.data.length + ENTRY_OVERHEAD_BYTES`.
+ *
+ * @example
+ * ```ts
+ * import { ENTRY_OVERHEAD_BYTES, EntryType, entryMemorySize } from "./entry.ts";
+ * import { ChunkChain } from "../bytes/chunk_chain.ts";
+ * import assert from "node:assert/strict";
+ * const e = { index: 1, term: 1, type: EntryType.DATA, data: ChunkChain.from("abc") };
+ * assert.equal(entryMemorySize(e), 3 + ENTRY_OVERHEAD_BYTES);
+ * ```
+ */
+export function entryMemorySize(entry: LogEntry): number {
+  return entry.data.length + ENTRY_OVERHEAD_BYTES;
+}

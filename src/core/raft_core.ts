@@ -75,6 +75,15 @@ export interface RaftCoreOptions {
   applied?: number;
   /** Payload bytes of committed entries per Ready (default 8 MiB). */
   maxApplyBytes?: number;
+  /**
+   * Bounds the committed entries handed out for applying and not yet reported applied
+   * (memory size: payload plus `ENTRY_OVERHEAD_BYTES` each; at least one entry is always
+   * handed out, so it may be exceeded by one entry). Setting it opts into asynchronous
+   * applying: `advance()` then only records that the entries were handed out, and the driver
+   * must call {@linkcode RaftCore.appliedTo} as the state machine finishes them. Unset
+   * (default): no bound, and `advance()` counts the Ready's committed entries as applied.
+   */
+  maxApplyingBytes?: number;
 }
 
 /** The result of `propose`. */
@@ -170,6 +179,9 @@ function viewOf(payload: ConfigurationPayload): ConfView {
  *    now, not before persisting: a `step` in the meantime that cuts the log withdraws, in
  *    place, the acks that claim the entries it removed;
  * 4. apply `rd.committedEntries` in order, answer `rd.readStates` and `rd.confChangeResults`;
+ *    with `maxApplyingBytes` set, applying may go on after `advance` (asynchronously): call
+ *    `core.appliedTo(index)` as the state machine finishes entries; the core hands out no
+ *    more than `maxApplyingBytes` of entries not yet reported applied;
  * 5. call `core.advance(rd)`: it records the persistence (the leader's own ack and a
  *    candidate's own vote count only from here).
  * At most one Ready is outstanding: do not call `ready()` again before `advance()`; the core
@@ -220,6 +232,8 @@ export class RaftCore {
   readonly #leaseEnabled: boolean;
   readonly #priority: number;
   readonly #maxApplyBytes: number;
+  readonly #maxApplying: number;
+  readonly #asyncApply: boolean;
 
   readonly #log: RaftLog;
   #term = 0;
@@ -318,6 +332,9 @@ export class RaftCore {
     this.#leaseEnabled = options.leaseEnabled ?? false;
     this.#priority = options.priority ?? 1;
     this.#maxApplyBytes = options.maxApplyBytes ?? 8 * 1024 * 1024;
+    this.#asyncApply = options.maxApplyingBytes !== undefined;
+    this.#maxApplying = options.maxApplyingBytes ?? Infinity;
+    invariant(this.#maxApplying > 0, "maxApplyingBytes must be > 0");
     invariant(
       this.#heartbeatTick > 0 && this.#heartbeatTick < this.#electionTick,
       "heartbeatTick < electionTick",
@@ -382,9 +399,22 @@ export class RaftCore {
     return this.#log.committed;
   }
 
-  /** The highest index handed out for applying. */
+  /**
+   * The highest index the state machine applied: reported by `appliedTo` (with
+   * `maxApplyingBytes`), else everything handed out in an advanced Ready.
+   */
   appliedIndex(): number {
     return this.#log.applied;
+  }
+
+  /** The highest index handed out for applying (`Ready.committedEntries`); ≥ `appliedIndex()`. */
+  applyingIndex(): number {
+    return this.#log.applying;
+  }
+
+  /** Memory size of the entries handed out for applying and not yet applied (see `maxApplyingBytes`). */
+  applyingBytes(): number {
+    return this.#log.applyingBytes;
   }
 
   /** The first log index. */
@@ -809,6 +839,54 @@ export class RaftCore {
     pr.becomeProbe();
   }
 
+  /**
+   * The state machine finished applying the entries up to `index` (asynchronous applying,
+   * see `maxApplyingBytes`): frees their share of the applying budget, so the next Ready can
+   * hand out more, and lets a snapshot be taken at `index`. Indexes beyond what was handed
+   * out are capped (a snapshot load may report its index before the core installed it);
+   * lower ones change nothing. Without `maxApplyingBytes`, `advance()` does this itself.
+   *
+   * @param index Last applied index.
+   *
+   * @example
+   * ```ts
+   * import { RaftCore, MemoryCoreStorage } from "./mod.ts";
+   * import { Configuration } from "../conf/configuration.ts";
+   * import { ChunkChain } from "../bytes/chunk_chain.ts";
+   * import { Prng } from "../util/prng.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const storage = new MemoryCoreStorage();
+   * const core = new RaftCore({
+   *   id: "a:1:0", storage, prng: new Prng(1),
+   *   initialConf: { peers: Configuration.parse("a:1:0") },
+   *   maxApplyingBytes: 1, // one entry at a time
+   * });
+   * const handed: number[] = [];
+   * const drive = () => {
+   *   while (core.hasReady()) {
+   *     const rd = core.ready();
+   *     if (rd.entries.length > 0) storage.append(rd.entries);
+   *     if (rd.hardState) storage.setHardState(rd.hardState);
+   *     for (const e of rd.committedEntries) handed.push(e.index);
+   *     core.advance(rd);
+   *   }
+   * };
+   * core.campaign();
+   * drive();
+   * core.propose(ChunkChain.from("x"));
+   * drive();
+   * assert.deepEqual(handed, [1]); // index 2 waits until the state machine applied 1
+   * core.appliedTo(1);
+   * drive();
+   * assert.deepEqual(handed, [1, 2]);
+   * assert.equal(core.appliedIndex(), 1);
+   * ```
+   */
+  appliedTo(index: number): void {
+    this.#log.appliedTo(index);
+  }
+
   /** The storage can now answer `entries()` calls it refused: resume replication/applying. */
   notifyStorageReady(): void {
     this.#log.applyBlocked = false;
@@ -825,7 +903,7 @@ export class RaftCore {
     }
     if (this.#msgs.length > 0 || this.#msgsAfter.length > 0) return true;
     if (this.#log.unstable.length > 0 || this.#log.pendingSnapshot !== undefined) return true;
-    if (this.#log.hasNextCommitted()) return true;
+    if (this.#log.hasNextCommitted(this.#maxApplying)) return true;
     if (this.#readStates.length > 0 || this.#confResults.length > 0 || this.#selfVotePending) {
       return true;
     }
@@ -860,7 +938,7 @@ export class RaftCore {
       entries: this.#log.unstable.slice(),
       messages: this.#msgs,
       messagesAfterPersist: this.#msgsAfter,
-      committedEntries: this.#log.nextCommitted(this.#maxApplyBytes),
+      committedEntries: this.#log.nextCommitted(this.#maxApplyBytes, this.#maxApplying),
       readStates: this.#readStates,
       confChangeResults: this.#confResults,
     };
@@ -901,7 +979,7 @@ export class RaftCore {
     const applied = rd.committedEntries[rd.committedEntries.length - 1];
     if (applied !== undefined) {
       invariant(applied.index <= this.#log.committed, "applied beyond commit");
-      this.#log.applied = Math.max(this.#log.applied, applied.index);
+      if (!this.#asyncApply) this.#log.appliedTo(applied.index);
     }
     if (out.selfVoteTerm === this.#term && this.#role === "candidate") {
       this.#selfVoteDurable = true;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { LogEntry } from "./entry.ts";
+import { ENTRY_OVERHEAD_BYTES, entryMemorySize, type LogEntry } from "./entry.ts";
 import type { CoreStorage } from "./storage.ts";
 import type { SnapshotMeta } from "./types.ts";
 import { invariant } from "../util/_assert.ts";
@@ -14,7 +14,10 @@ import { invariant } from "../util/_assert.ts";
  * The log seen by the core.
  *
  * Invariants:
- * - `applied <= committed <= lastIndex()`;
+ * - `applied <= applying <= committed <= lastIndex()`;
+ * - entries `applied + 1 .. applying` were handed to the driver and not yet reported applied;
+ *   `applyingSizes[applyingHead + k]` is the memory size of entry `applied + 1 + k` and
+ *   `applyingBytes` their sum;
  * - unstable entries start at `offset` and are consecutive; entries below `offset` are in
  *   storage (storage may still hold stale entries ≥ `offset` until the driver persists);
  * - a committed entry is never truncated.
@@ -24,8 +27,16 @@ export class RaftLog {
   readonly storage: CoreStorage;
   /** Highest index known committed. */
   committed: number;
-  /** Highest index handed to the driver for applying. */
+  /** Highest index handed to the driver for applying (in `Ready.committedEntries`). */
+  applying: number;
+  /** Highest index the state machine finished applying (reported by the driver). */
   applied: number;
+  /** Memory size (`entryMemorySize`) of each entry handed out and not yet applied. */
+  applyingSizes: number[] = [];
+  /** Position in `applyingSizes` of the entry `applied + 1`. */
+  applyingHead = 0;
+  /** Sum of `applyingSizes`. */
+  applyingBytes = 0;
   /** First index of `unstable`. */
   offset: number;
   /** Entries not yet persisted. */
@@ -48,6 +59,7 @@ export class RaftLog {
       storage.lastIndex(),
     );
     this.applied = Math.max(snap.index, Math.min(applied, this.committed));
+    this.applying = this.applied;
   }
 
   /** The meta of the snapshot the log starts after. */
@@ -229,24 +241,72 @@ export class RaftLog {
     this.committed = index;
   }
 
-  /** Whether committed, durable, unapplied entries exist. */
-  hasNextCommitted(): boolean {
+  /**
+   * Whether committed, durable entries exist that were not handed out for applying yet, and
+   * the applying budget allows handing out more.
+   *
+   * @param maxApplying Budget for `applyingBytes` (entries are handed out while below it).
+   * @returns `true` when `nextCommitted` would return at least one entry (unless storage
+   *   cannot answer now).
+   */
+  hasNextCommitted(maxApplying: number = Infinity): boolean {
     if (this.pendingSnapshot !== undefined || this.applyBlocked) return false;
-    return Math.min(this.committed, this.stableLastIndex()) > this.applied;
+    if (this.applyingBytes >= maxApplying) return false;
+    return Math.min(this.committed, this.stableLastIndex()) > this.applying;
   }
 
   /**
-   * The next committed, durable entries to apply.
+   * Hands out the next committed, durable entries for applying and records them as applying.
+   * At least one entry is handed out when any is available, so a small budget never stalls.
    *
-   * @param maxBytes Payload budget.
-   * @returns The entries (empty if none or not available now).
+   * @param maxBytes Payload budget of this batch.
+   * @param maxApplying Budget for `applyingBytes` after this batch (one entry may exceed it).
+   * @returns The entries (empty if none, over budget, or not available now).
    */
-  nextCommitted(maxBytes: number): LogEntry[] {
-    if (!this.hasNextCommitted()) return [];
+  nextCommitted(maxBytes: number, maxApplying: number = Infinity): LogEntry[] {
+    if (!this.hasNextCommitted(maxApplying)) return [];
     const hi = Math.min(this.committed, this.stableLastIndex());
-    const got = this.entries(this.applied + 1, hi - this.applied, maxBytes);
-    if (got === null) this.applyBlocked = true; // until notifyStorageReady()
-    return got ?? [];
+    // no more entries than the budget can take, however small they are
+    const room = Math.floor((maxApplying - this.applyingBytes) / ENTRY_OVERHEAD_BYTES) + 1;
+    const got = this.entries(this.applying + 1, Math.min(hi - this.applying, room), maxBytes);
+    if (got === null) {
+      this.applyBlocked = true; // until notifyStorageReady()
+      return [];
+    }
+    let n = 0;
+    for (const e of got) {
+      const size = entryMemorySize(e);
+      if (n > 0 && this.applyingBytes + size > maxApplying) break;
+      this.applyingSizes.push(size);
+      this.applyingBytes += size;
+      n++;
+    }
+    if (n < got.length) got.length = n;
+    if (n > 0) this.applying = got[n - 1]!.index;
+    return got;
+  }
+
+  /**
+   * The state machine finished applying entries up to `index` (ignored beyond `applying`
+   * or below `applied`).
+   *
+   * @param index Last applied index.
+   */
+  appliedTo(index: number): void {
+    const to = Math.min(index, this.applying);
+    if (to <= this.applied) return;
+    const end = this.applyingHead + (to - this.applied);
+    for (let k = this.applyingHead; k < end; k++) this.applyingBytes -= this.applyingSizes[k]!;
+    if (end === this.applyingSizes.length) {
+      this.applyingSizes = [];
+      this.applyingHead = 0;
+    } else if (end > 1024 && end * 2 > this.applyingSizes.length) {
+      this.applyingSizes = this.applyingSizes.slice(end);
+      this.applyingHead = 0;
+    } else {
+      this.applyingHead = end;
+    }
+    this.applied = to;
   }
 
   /**
@@ -283,6 +343,13 @@ export class RaftLog {
   stableSnapTo(index: number): void {
     if (this.pendingSnapshot?.index !== index) return;
     this.pendingSnapshot = undefined;
-    this.applied = Math.max(this.applied, index);
+    if (index <= this.applied) return;
+    // The snapshot holds every entry up to `index` (all of them beyond what was committed
+    // when it arrived): nothing before it is still applying.
+    this.applied = index;
+    this.applying = Math.max(this.applying, index);
+    this.applyingSizes = [];
+    this.applyingHead = 0;
+    this.applyingBytes = 0;
   }
 }

@@ -7,7 +7,12 @@
 
 import { Configuration } from "../conf/configuration.ts";
 import { PeerId } from "../conf/peer_id.ts";
-import type { ConfigurationPayload, LogEntry } from "../core/entry.ts";
+import {
+  type ConfigurationPayload,
+  ENTRY_OVERHEAD_BYTES,
+  entryMemorySize,
+  type LogEntry,
+} from "../core/entry.ts";
 import type { ConfigurationRecord, CoreStorage } from "../core/storage.ts";
 import type { HardState, SnapshotMeta } from "../core/types.ts";
 import { ErrorType, RaftError, RaftException } from "../errors/status.ts";
@@ -18,7 +23,11 @@ import type { SnapshotMeta as StoredSnapshotMeta } from "../../storage/snapshot/
 
 /** Options for {@linkcode LogManager}. */
 export interface LogManagerOptions {
-  /** Payload bytes of recent entries kept in memory for replication and applying (64 MiB). */
+  /**
+   * Memory for recent entries kept for replication and applying, counted as payload plus
+   * `ENTRY_OVERHEAD_BYTES` per entry (default 64 MiB). Entries loaded back from disk get as
+   * much again.
+   */
   cacheBytes?: number;
   /** Called when entries that `entries()` could not serve have been loaded from disk. */
   onEntriesLoaded?: () => void;
@@ -60,6 +69,8 @@ export class LogManager implements CoreStorage {
   #cachedBytes = 0;
   /** Entries loaded from disk on demand, by index (small, cleared as the cache moves). */
   #loaded = new Map<number, LogEntry>();
+  /** Memory size of `#loaded`. */
+  #loadedBytes = 0;
   #loading = false;
   /**
    * Bumped by every change that can replace stored entries (suffix truncation, reset). A
@@ -94,6 +105,19 @@ export class LogManager implements CoreStorage {
   /** Last index known durable on disk. */
   get diskIndex(): number {
     return this.#diskIndex;
+  }
+
+  /**
+   * What the entry cache holds now: recent entries plus entries loaded back from disk, and
+   * their memory size as counted against `cacheBytes`.
+   *
+   * @returns Entry count and bytes.
+   */
+  cacheStats(): { entries: number; bytes: number } {
+    return {
+      entries: this.#cache.length + this.#loaded.size,
+      bytes: this.#cachedBytes + this.#loadedBytes,
+    };
   }
 
   // ------------------------------------------------------------------ CoreStorage
@@ -230,7 +254,7 @@ export class LogManager implements CoreStorage {
     this.#cache = [];
     this.#cachedBytes = 0;
     this.#cacheStart = meta.index + 1;
-    this.#loaded.clear();
+    this.#clearLoaded();
     this.#diskIndex = meta.index;
   }
 
@@ -251,7 +275,7 @@ export class LogManager implements CoreStorage {
       this.#cache = [];
       this.#cachedBytes = 0;
       this.#cacheStart = meta.index + 1;
-      this.#loaded.clear();
+      this.#clearLoaded();
     }
     this.#diskIndex = Math.max(this.#diskIndex, meta.index);
     this.#trimCacheBelow(meta.index + 1);
@@ -278,7 +302,7 @@ export class LogManager implements CoreStorage {
     if (i >= this.#cacheStart) return this.#cache[i - this.#cacheStart];
     const e = this.#loaded.get(i);
     if (e !== undefined && e.term !== this.#log.getTerm(i)) {
-      this.#loaded.delete(i); // replaced on disk since it was loaded
+      this.#unload(i); // replaced on disk since it was loaded
       return undefined;
     }
     return e;
@@ -294,11 +318,11 @@ export class LogManager implements CoreStorage {
     }
     for (const e of entries) {
       this.#cache.push(e);
-      this.#cachedBytes += e.data.length;
+      this.#cachedBytes += entryMemorySize(e);
     }
     let drop = 0;
     while (this.#cachedBytes > this.#cacheBytes && drop < this.#cache.length - 1) {
-      this.#cachedBytes -= this.#cache[drop]!.data.length;
+      this.#cachedBytes -= entryMemorySize(this.#cache[drop]!);
       drop++;
     }
     if (drop > 0) {
@@ -314,31 +338,49 @@ export class LogManager implements CoreStorage {
       this.#cacheStart = index;
     } else {
       for (let k = index - this.#cacheStart; k < this.#cache.length; k++) {
-        this.#cachedBytes -= this.#cache[k]!.data.length;
+        this.#cachedBytes -= entryMemorySize(this.#cache[k]!);
       }
       this.#cache.length = Math.max(0, index - this.#cacheStart);
     }
-    for (const i of this.#loaded.keys()) if (i >= index) this.#loaded.delete(i);
+    for (const i of this.#loaded.keys()) if (i >= index) this.#unload(i);
   }
 
   #trimCacheBelow(index: number): void {
-    for (const i of this.#loaded.keys()) if (i < index) this.#loaded.delete(i);
+    for (const i of this.#loaded.keys()) if (i < index) this.#unload(i);
     if (index <= this.#cacheStart) return;
     const drop = Math.min(index - this.#cacheStart, this.#cache.length);
-    for (let k = 0; k < drop; k++) this.#cachedBytes -= this.#cache[k]!.data.length;
+    for (let k = 0; k < drop; k++) this.#cachedBytes -= entryMemorySize(this.#cache[k]!);
     this.#cache = this.#cache.slice(drop);
     this.#cacheStart += drop;
+  }
+
+  #unload(i: number): void {
+    const e = this.#loaded.get(i);
+    if (e === undefined) return;
+    this.#loaded.delete(i);
+    this.#loadedBytes -= entryMemorySize(e);
+  }
+
+  #clearLoaded(): void {
+    this.#loaded.clear();
+    this.#loadedBytes = 0;
   }
 
   #load(lo: number, hi: number, maxBytes: number): void {
     if (this.#loading) return;
     this.#loading = true;
     const generation = this.#generation;
-    const last = Math.min(hi - 1, this.#cacheStart - 1, this.#log.lastLogIndex());
+    // at most a cache's worth of entries, however small they are (a few for a tiny cache)
+    const most = Math.max(64, Math.floor(this.#cacheBytes / ENTRY_OVERHEAD_BYTES));
+    const last = Math.min(hi - 1, lo + most - 1, this.#cacheStart - 1, this.#log.lastLogIndex());
     this.#log.getEntries(lo, last, maxBytes).then((entries) => {
       if (generation === this.#generation) {
-        if (this.#loaded.size > 8192) this.#loaded.clear();
-        for (const e of entries) this.#loaded.set(e.index, e);
+        if (this.#loaded.size > 8192 || this.#loadedBytes > this.#cacheBytes) this.#clearLoaded();
+        for (const e of entries) {
+          this.#unload(e.index);
+          this.#loaded.set(e.index, e);
+          this.#loadedBytes += entryMemorySize(e);
+        }
       } // else the log changed meanwhile: drop them; the notification makes the core ask again
       this.#loading = false;
       this.#onLoaded();

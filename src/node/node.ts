@@ -7,7 +7,7 @@
 import { type Bytes, ChunkChain, toChunkChain } from "../bytes/chunk_chain.ts";
 import { Configuration } from "../conf/configuration.ts";
 import { ANY_PEER, PeerId } from "../conf/peer_id.ts";
-import { EntryType, type LogEntry } from "../core/entry.ts";
+import { ENTRY_OVERHEAD_BYTES, EntryType, type LogEntry } from "../core/entry.ts";
 import { jointIndex } from "../core/quorum.ts";
 import { RaftCore } from "../core/raft_core.ts";
 import type { Message, Ready, SoftState } from "../core/types.ts";
@@ -43,6 +43,18 @@ const TICK_HISTORY = 64;
 interface Pending {
   term: number;
   done: Closure;
+  /** Its admission-control token (released when the closure fails here or the entry applies). */
+  token: Admitted;
+}
+
+/** A task accepted by `apply` and not yet applied (admission control). */
+interface Admitted {
+  /** Its log index. */
+  readonly index: number;
+  /** Payload + ENTRY_OVERHEAD_BYTES. */
+  readonly bytes: number;
+  /** Still counted: neither applied nor its closure failed. */
+  live: boolean;
 }
 
 interface ConfWaiter {
@@ -139,6 +151,18 @@ export class Node {
   #acked = new Map<string, number>();
   #ackTerm = 0;
   #driveDone: Promise<void> = Promise.resolve();
+  // Admission control. Invariant: #pendingApplies / #pendingApplyBytes count exactly the
+  // live tokens in #admitted, i.e. tasks this node accepted from apply() whose entry is not
+  // applied and whose closure was not failed by the node (a token is released when the
+  // FSMCaller reports its index applied, or when #pending gives up its closure). apply()
+  // accepts a task only while both are below raft_max_pending_applies /
+  // raft_max_pending_apply_bytes (read at init).
+  #admitted: Admitted[] = [];
+  #admittedHead = 0;
+  #pendingApplies = 0;
+  #pendingApplyBytes = 0;
+  #maxPendingApplies = 0;
+  #maxPendingApplyBytes = 0;
 
   /**
    * Creates an uninitialised node; call {@linkcode Node.init} next.
@@ -183,6 +207,8 @@ export class Node {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#fsm = options.fsm;
+    this.#maxPendingApplies = flags.raft_max_pending_applies;
+    this.#maxPendingApplyBytes = flags.raft_max_pending_apply_bytes;
     this.#setElectionTimeout(options.electionTimeoutMs ?? 1000);
     const transport = options.transport!;
     if (transport.endpoint !== this.#peer.endpoint) {
@@ -303,6 +329,7 @@ export class Node {
         : { catchupTimeoutTick: Math.ceil(options.catchupTimeoutMs / this.#tickMs) }),
       stepDownWhenVoteTimedout: flags.raft_step_down_when_vote_timedout,
       leaseEnabled: this.#leaseOn,
+      maxApplyingBytes: flags.raft_max_applying_bytes,
       priority: options.electionPriority ?? 1,
       initialConf: { peers: initialConf },
       applied,
@@ -379,8 +406,10 @@ export class Node {
    * Proposes `task.data` as a new log entry (braft `apply`). The outcome goes to `task.done`,
    * exactly once: once committed, that very object is handed to `onApply` through
    * `iter.done()`; otherwise it runs with EPERM (not leader, expected-term mismatch, leader
-   * stepped down), EBUSY (transferring), EREADONLY, EBADNODE (the node went to ERROR, e.g. its
-   * disk failed), ESHUTDOWN or EINVAL. Never runs `done` synchronously.
+   * stepped down), EBUSY (transferring, or overloaded: `raft_max_pending_applies` tasks or
+   * `raft_max_pending_apply_bytes` bytes are already accepted and not yet applied — retry
+   * later), EREADONLY, EBADNODE (the node went to ERROR, e.g. its disk failed), ESHUTDOWN or
+   * EINVAL. Never blocks, and never runs `done` synchronously.
    *
    * @param task Data, completion and expected term.
    */
@@ -400,9 +429,14 @@ export class Node {
     }
     const inactive = this.#inactiveStatus();
     if (inactive !== null) return fail(inactive.code, inactive.message);
-    const r = this.#core!.propose(toChunkChain(task.data), task.expectedTerm ?? -1);
+    const data = toChunkChain(task.data);
+    const bytes = data.length + ENTRY_OVERHEAD_BYTES;
+    const overloaded = this.#overloaded(bytes);
+    if (overloaded !== null) return fail(RaftError.EBUSY, overloaded);
+    const r = this.#core!.propose(data, task.expectedTerm ?? -1);
     if (!r.status.ok()) return fail(r.status.code, r.status.message);
-    if (done !== undefined) this.#pending.set(r.index, { term: r.term, done });
+    const token = this.#admit(r.index, bytes);
+    if (done !== undefined) this.#pending.set(r.index, { term: r.term, done, token });
     this.#drive();
   }
 
@@ -976,6 +1010,11 @@ export class Node {
       pendingIndex: core?.isLeader() && core.lastIndex() > core.commitIndex()
         ? core.commitIndex() + 1
         : 0,
+      pendingQueueSize: this.#pendingApplies,
+      pendingQueueBytes: this.#pendingApplyBytes,
+      applyingIndex: core !== null && core.applyingIndex() > this.appliedIndex()
+        ? core.applyingIndex()
+        : 0,
       lastSnapshotIndex: this.#snapshotExecutor?.lastSnapshot.index ?? 0,
       lastSnapshotTerm: this.#snapshotExecutor?.lastSnapshot.term ?? 0,
       snapshotStatus: this.#snapshotExecutor?.status ?? "IDLE",
@@ -1169,6 +1208,7 @@ export class Node {
       this.#pending.delete(e.index);
       if (p.term === e.term) return p.done;
       // Another leader's entry took this index: ours was never committed.
+      this.#release(p.token);
       queueMicrotask(() => p.done.run(new Status(RaftError.EPERM, "leader stepped down")));
       return undefined;
     });
@@ -1199,7 +1239,9 @@ export class Node {
     const isLeader = soft.role === "leader";
     if (wasLeader && (!isLeader || soft.term !== prev.term)) {
       const status = new Status(RaftError.EPERM, "leader stepped down");
-      this.#failPending(status);
+      // Committed entries not yet handed out for applying (held back by the applying limit)
+      // keep their closures: #takeClosures settles them when they are handed out.
+      this.#failPending(status, this.#core!.commitIndex());
       this.#failWaiters(RaftException.of(RaftError.EPERM, "leader stepped down"));
       if (this.#leaderStarted && !prev.transferring) {
         this.#caller.leaderStop(new Status(RaftError.EPERM, "Leader stepped down"));
@@ -1258,9 +1300,59 @@ export class Node {
   }
 
   #onApplied(index: number): void {
+    this.#core?.appliedTo(index);
+    this.#releaseApplied(index);
+    if (this.#active()) this.#drive(); // the core may hand out committed entries it held back
     while (this.#appliedWaiters.length > 0 && this.#appliedWaiters[0]!.index <= index) {
       this.#appliedWaiters.shift()!.resolve();
     }
+  }
+
+  // ------------------------------------------------------------------ admission control
+
+  /** Why a task of `bytes` cannot be accepted now, or `null` when it can. */
+  #overloaded(bytes: number): string | null {
+    if (!this.#core!.isLeader()) return null; // propose answers EPERM
+    const n = this.#pendingApplies;
+    if (n === 0) return null; // one task always fits, however big
+    if (
+      n < this.#maxPendingApplies && this.#pendingApplyBytes + bytes <= this.#maxPendingApplyBytes
+    ) {
+      return null;
+    }
+    return `Node is overloaded: ${n} tasks (${this.#pendingApplyBytes} bytes) wait to be applied, ` +
+      `limits raft_max_pending_applies=${this.#maxPendingApplies} ` +
+      `raft_max_pending_apply_bytes=${this.#maxPendingApplyBytes}`;
+  }
+
+  #admit(index: number, bytes: number): Admitted {
+    const token: Admitted = { index, bytes, live: true };
+    this.#admitted.push(token);
+    this.#pendingApplies++;
+    this.#pendingApplyBytes += bytes;
+    return token;
+  }
+
+  #release(token: Admitted): void {
+    if (!token.live) return;
+    token.live = false;
+    this.#pendingApplies--;
+    this.#pendingApplyBytes -= token.bytes;
+  }
+
+  /** Releases the tokens of applied entries (and drops released ones) from the front. */
+  #releaseApplied(index: number): void {
+    const q = this.#admitted;
+    let h = this.#admittedHead;
+    while (h < q.length && (!q[h]!.live || q[h]!.index <= index)) this.#release(q[h++]!);
+    if (h === q.length) {
+      this.#admitted = [];
+      h = 0;
+    } else if (h > 1024 && h * 2 > q.length) {
+      this.#admitted = q.slice(h);
+      h = 0;
+    }
+    this.#admittedHead = h;
   }
 
   #wakeLeaderWaiters(): void {
@@ -1270,9 +1362,14 @@ export class Node {
     for (const w of waiters) w.resolve();
   }
 
-  #failPending(status: Status): void {
-    const pending = [...this.#pending.values()];
-    this.#pending.clear();
+  #failPending(status: Status, above = 0): void {
+    const pending: Pending[] = [];
+    for (const [index, p] of this.#pending) {
+      if (index <= above) continue;
+      pending.push(p);
+      this.#pending.delete(index);
+      this.#release(p.token);
+    }
     for (const p of pending) queueMicrotask(() => p.done.run(status));
   }
 

@@ -214,8 +214,20 @@ export interface NodeStatus {
   stateMachine: string;
   /** Highest committed index. */
   lastCommittedIndex: number;
-  /** Leader only: the first index waiting to be committed (braft `pending_index`; 0 = none). */
+  /** Leader: the first uncommitted index (braft `pending_index`); 0 when none. */
   pendingIndex: number;
+  /**
+   * Tasks this node accepted from `apply` and not yet applied (braft `pending_queue_size`,
+   * which counts only uncommitted ones); `apply` answers EBUSY at `raft_max_pending_applies`.
+   */
+  pendingQueueSize: number;
+  /** Bytes of those tasks (payload + per-entry overhead), bounded by `raft_max_pending_apply_bytes`. */
+  pendingQueueBytes: number;
+  /**
+   * Highest index handed to the state machine and not yet applied (braft `applying_index`);
+   * 0 when idle. At most `raft_max_applying_bytes` of entries wait between the two.
+   */
+  applyingIndex: number;
   /** Latest snapshot index (0 when none). */
   lastSnapshotIndex: number;
   /** Latest snapshot term. */

@@ -50,6 +50,23 @@ export interface RaftFlags {
   raft_minimal_throttle_threshold_mb: number;
   /** Most snapshot downloads at once through one `ThroughputSnapshotThrottle` (braft 1000). */
   raft_max_install_snapshot_tasks_num: number;
+  /**
+   * Admission control (webraft; braft's apply queue is unbounded): most tasks a leader has
+   * accepted from `apply` and not yet applied. Beyond it `apply` fails the task with EBUSY at
+   * once. Default 65536.
+   */
+  raft_max_pending_applies: number;
+  /**
+   * Admission control: most bytes (payload + `ENTRY_OVERHEAD_BYTES` per task) of tasks
+   * accepted and not yet applied; beyond it `apply` fails with EBUSY. Default 64 MiB.
+   */
+  raft_max_pending_apply_bytes: number;
+  /**
+   * Most bytes (payload + `ENTRY_OVERHEAD_BYTES` per entry) of committed entries handed to
+   * the state machine caller and not yet applied, on every node (the core's
+   * `maxApplyingBytes`); the rest waits in the log. Default 4 MiB.
+   */
+  raft_max_applying_bytes: number;
 }
 
 /**
@@ -82,4 +99,7 @@ export const flags: RaftFlags = {
   raft_enable_throttle_when_install_snapshot: true,
   raft_minimal_throttle_threshold_mb: 0,
   raft_max_install_snapshot_tasks_num: 1000,
+  raft_max_pending_applies: 65536,
+  raft_max_pending_apply_bytes: 64 * 1024 * 1024,
+  raft_max_applying_bytes: 4 * 1024 * 1024,
 };

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ChunkChain } from "../../src/bytes/chunk_chain.ts";
 import { Configuration } from "../../src/conf/configuration.ts";
-import { EntryType, type LogEntry } from "../../src/core/entry.ts";
+import { ENTRY_OVERHEAD_BYTES, EntryType, type LogEntry } from "../../src/core/entry.ts";
 import { LogManager } from "../../src/node/log_manager.ts";
 import { createLogStorage, createMetaStorage } from "../../storage/uri.ts";
 
@@ -186,5 +186,28 @@ describe("LogManager", () => {
     await short.lm.setInitialSnapshot({ index: 5, term: 1, conf });
     assert.equal(short.lm.logStorage.firstLogIndex(), 6);
     assert.equal(short.lm.lastIndex(), 5);
+  });
+
+  it("the cache limit counts a per-entry overhead: many tiny entries stay bounded", async () => {
+    const limit = 100 * ENTRY_OVERHEAD_BYTES;
+    const { lm, loaded } = await open(limit);
+    for (let i = 0; i < 100; i++) {
+      await lm.append(
+        Array.from({ length: 100 }, (_, k) => entry(i * 100 + k + 1, 1, "")), // empty payloads
+      );
+    }
+    const stats = lm.cacheStats();
+    assert.ok(stats.entries <= 100, `cache holds ${stats.entries} tiny entries`);
+    assert.ok(stats.bytes <= limit, `cache counts ${stats.bytes} bytes`);
+    assert.equal(lm.entries(1, 2, 1 << 20), null, "the oldest tiny entry was evicted");
+    assert.equal(lm.entries(10_000, 10_001, 1 << 20)!.length, 1, "the newest is cached");
+    // Loading evicted entries back is bounded by the same limit.
+    for (let lo = 1; lo < 10_000; lo += 500) {
+      const done = loaded();
+      if (lm.entries(lo, lo + 500, 1 << 20) === null) await done;
+      assert.ok(lm.entries(lo, lo + 1, 1 << 20) !== null, `entry ${lo} loaded`);
+      const now = lm.cacheStats();
+      assert.ok(now.bytes <= 2 * limit + 500 * ENTRY_OVERHEAD_BYTES, `${now.bytes} bytes cached`);
+    }
   });
 });

@@ -8,7 +8,7 @@
 
 import { ChunkChain } from "../../src/bytes/chunk_chain.ts";
 import { Configuration } from "../../src/conf/configuration.ts";
-import { EntryType, type LogEntry } from "../../src/core/entry.ts";
+import { ENTRY_OVERHEAD_BYTES, EntryType, type LogEntry } from "../../src/core/entry.ts";
 import { MemoryCoreStorage, RaftCore, type RaftCoreOptions } from "../../src/core/mod.ts";
 import type { Message, ReadState, Ready, SnapshotMeta } from "../../src/core/types.ts";
 import { Prng } from "../../src/util/prng.ts";
@@ -47,6 +47,12 @@ export interface ClusterOptions {
   persistDelay?: [number, number];
   /** Per-node core options. */
   nodeCore?: (id: string) => Partial<RaftCoreOptions>;
+  /**
+   * Asynchronous applying: each core gets a small `maxApplyingBytes`, committed entries
+   * queue in the node's state machine and are applied a few per step, reported with
+   * `appliedTo` (a crash loses the queue, as a process's memory).
+   */
+  asyncApply?: boolean;
 }
 
 /**
@@ -84,6 +90,10 @@ export class SimNode {
   core: RaftCore | null = null;
   /** State machine: key of every applied entry, fsm[i - 1] for index i. */
   fsm: string[] = [];
+  /** Asynchronous applying: entries handed out by the core, not yet applied. */
+  applyQueue: LogEntry[] = [];
+  /** Asynchronous applying: the core's `maxApplyingBytes`. */
+  maxApplying = Infinity;
   /** Ready being persisted. */
   outstanding: { rd: Ready; at: number } | null = null;
   /** Snapshot payloads received, by "index:term". */
@@ -173,6 +183,7 @@ export class Cluster {
     const conf = new Configuration(this.ids.slice(0, opts.voters));
     for (const id of this.ids) {
       const node = new SimNode(id, this.prng.int(this.#tickUnits));
+      if (opts.asyncApply) node.maxApplying = this.prng.range(1, 4) * (ENTRY_OVERHEAD_BYTES + 8);
       this.nodes.set(id, node);
     }
     this.#initialConf = conf;
@@ -191,6 +202,7 @@ export class Cluster {
       catchupMargin: 5,
       ...this.#opts.core,
       ...this.#opts.nodeCore?.(node.id),
+      ...(this.#opts.asyncApply ? { maxApplyingBytes: node.maxApplying } : {}),
       id: node.id,
       storage: node.storage,
       prng: new Prng(this.prng.nextU32()),
@@ -200,6 +212,7 @@ export class Cluster {
     });
     node.core = core;
     node.fsm = node.snapData.slice(0, snap.index);
+    node.applyQueue = [];
     node.outstanding = null;
     node.lastCommit = core.commitIndex();
     // unpersisted terms may be forgotten; the durable term never goes back
@@ -415,8 +428,41 @@ export class Cluster {
     for (const n of this.nodes.values()) {
       if (n.core !== null && (this.now + n.phase) % this.#tickUnits === 0) n.core.tick();
     }
+    if (this.#opts.asyncApply) { for (const n of this.nodes.values()) this.#applySome(n); }
     for (const n of this.nodes.values()) this.#process(n);
     this.#check();
+  }
+
+  /** Asynchronous applying: the state machine applies a few queued entries and reports. */
+  #applySome(n: SimNode): void {
+    const core = n.core;
+    if (core === null) return;
+    const q = n.applyQueue;
+    // handed out = queued + in the Ready being persisted
+    const handed = [...q, ...(n.outstanding?.rd.committedEntries ?? [])];
+    if (core.applyingIndex() - core.appliedIndex() !== handed.length) {
+      this.fail(
+        `${n.id} applying ${core.applyingIndex()} applied ${core.appliedIndex()} but ${handed.length} handed out`,
+      );
+    }
+    let size = 0;
+    let biggest = 0;
+    for (const e of handed) {
+      size += e.data.length + ENTRY_OVERHEAD_BYTES;
+      biggest = Math.max(biggest, e.data.length + ENTRY_OVERHEAD_BYTES);
+    }
+    if (size !== core.applyingBytes()) {
+      this.fail(`${n.id} applyingBytes ${core.applyingBytes()} != ${size}`);
+    }
+    if (handed.length > 1 && size >= n.maxApplying + biggest) {
+      this.fail(`${n.id} hands out ${size} bytes for applying, limit ${n.maxApplying}`);
+    }
+    if (size >= n.maxApplying) this.count("applyingLimitReached");
+    // a slow state machine: the limit is reached often, most of all after a restart
+    if (q.length === 0 || !this.prng.chance(0.25)) return;
+    const k = Math.min(q.length, this.prng.range(1, 3));
+    for (const e of q.splice(0, k)) this.#apply(n, e);
+    core.appliedTo(n.fsm.length);
   }
 
   /**
@@ -491,7 +537,8 @@ export class Cluster {
       n.storage.setHardState(rd.hardState);
     }
     this.#send(n, rd.messagesAfterPersist);
-    for (const e of rd.committedEntries) this.#apply(n, e);
+    if (this.#opts.asyncApply) n.applyQueue.push(...rd.committedEntries);
+    else for (const e of rd.committedEntries) this.#apply(n, e);
     for (const r of rd.readStates) this.#checkRead(n, r);
     for (const r of rd.confChangeResults) {
       this.count(
@@ -518,6 +565,7 @@ export class Cluster {
     n.storage.applySnapshot(meta);
     n.snapData = data;
     n.fsm = data.slice();
+    n.applyQueue = []; // all below the snapshot
     for (let i = 0; i < data.length; i++) this.#checkApplied(n, i + 1, data[i]!);
   }
 
