@@ -1222,7 +1222,8 @@ export class RaftCore {
   // - a candidate counts its own vote only once its own follower lease ran out or the leader
   //   it followed has voted for it (#maybeGrantSelf);
   // - a vote request skips the lease only if it is addressed to the leader itself for a
-  //   transfer (the leader steps down by granting it), or if it names as disrupted the term
+  //   transfer or a vote() campaign (the leader steps down by granting it; a vote() pre-vote
+  //   skips every lease, as it changes no state), or if it names as disrupted the term
   //   of the voter: the leader of that term — the only leader the voter can have acknowledged
   //   since its acks to earlier leaders stopped counting — voted in a higher term or sent
   //   TimeoutNow after stepping down, so it has stepped down for good (#skipsFollowerLease);

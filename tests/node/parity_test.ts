@@ -7,6 +7,7 @@ import { ANY_PEER, type PeerId } from "../../src/conf/peer_id.ts";
 import { RaftError, Status } from "../../src/errors/status.ts";
 import type { Node } from "../../src/node/node.ts";
 import type { LeaderChangeContext } from "../../src/node/state_machine.ts";
+import { setDiskDelay } from "./_faults.ts";
 import {
   applyStatus,
   Cluster,
@@ -24,10 +25,11 @@ class RecFsm extends MockFsm {
   stopCtxs: LeaderChangeContext[] = [];
   committedConfs: { conf: string; index: number }[] = [];
   events: string[] = [];
+  onStart: ((ctx: LeaderChangeContext) => void) | null = null;
 
   override onApply(iter: Parameters<MockFsm["onApply"]>[0]): void {
     for (; iter.valid(); iter.next()) {
-      this.events.push(`apply ${iter.index()}`);
+      this.events.push(`apply ${iter.data().text()}`);
       this.logs.push(iter.data().text());
       this.appliedIndex = iter.index();
       iter.done()?.run(Status.OK());
@@ -40,6 +42,10 @@ class RecFsm extends MockFsm {
   override onLeaderStop(...args: unknown[]): void {
     super.onLeaderStop();
     this.stops.push(args[0] as Status);
+  }
+  override onStartFollowing(ctx: LeaderChangeContext): void {
+    super.onStartFollowing(ctx);
+    this.onStart?.(ctx);
   }
   override onStopFollowing(ctx: LeaderChangeContext): void {
     super.onStopFollowing(ctx);
@@ -378,6 +384,56 @@ describe("braft parity: readonly follower (44)", () => {
       ro!.leaveReadonlyMode();
       await c.ensureSame();
     } finally {
+      await c.stopAll();
+    }
+  });
+});
+
+describe("braft parity: onLeaderStart order", () => {
+  it("onLeaderStart runs right after the term's first entry, before later entries of the same batch", async () => {
+    // Two of three peers run. The follower's acks are cut as soon as it accepts the leader
+    // (its slow disk holds the first ack back), so the leader's first entry and a write made
+    // right after the election commit together, in one batch, once the link is back (the
+    // leader then probes again from the first entry, sending both).
+    const peers = peerIds(3, 5540);
+    const c = new Cluster("pleaderstart", peers, { storage: "faultmem", electionTimeoutMs: 3000 });
+    try {
+      const fsms = new Map<string, RecFsm>();
+      for (const p of peers.slice(0, 2)) {
+        const fsm = new RecFsm();
+        fsm.onStart = (ctx) => {
+          if (ctx.leaderId !== null) c.net.cut(p.endpoint, ctx.leaderId.endpoint);
+        };
+        fsms.set(p.key(), fsm);
+        setDiskDelay(c.diskPath(p), 150);
+        await c.start(p, { fsm });
+      }
+      const leader = await waitFor(
+        () => [...c.nodes.values()].find((n) => n.isLeader()),
+        DEADLINE_MS,
+        "a leader",
+      );
+      const term = leader.term();
+      const write = applyStatus(leader, "first-write");
+      const follower = c.followers()[0]!;
+      const firstIndex = leader.describe().lastLogId.index; // the write's index
+      // the follower stored the first entry; its ack went into the cut link
+      await waitFor(
+        () => (follower.describe().lastIndex >= firstIndex - 1 ? true : undefined),
+        DEADLINE_MS,
+        "the follower to store the first entry",
+      );
+      for (const p of peers) setDiskDelay(c.diskPath(p), 0);
+      c.net.heal();
+      assert.ok((await write).ok());
+      assert.equal(leader.term(), term);
+      const ev = fsms.get(leader.nodeId().key())!.events;
+      const start = ev.indexOf(`leaderStart ${term}`);
+      const applyWrite = ev.indexOf("apply first-write");
+      assert.ok(start >= 0 && applyWrite >= 0, JSON.stringify(ev));
+      assert.ok(start < applyWrite, `onLeaderStart after a later entry: ${JSON.stringify(ev)}`);
+    } finally {
+      for (const p of peers) setDiskDelay(c.diskPath(p), 0);
       await c.stopAll();
     }
   });
