@@ -1421,6 +1421,11 @@ export class RaftCore {
           if (pr.maybeUpdate(m.index)) pr.lastAckTick = this.#ticks;
           pr.becomeProbe();
           if (this.#maybeCommit()) this.#needBcast = true;
+          // braft test_node transfer_should_work_after_install_snapshot: the snapshot may be
+          // all the target lacked (no later append ack will move its match)
+          if (m.from === this.#transferee && pr.match === this.#log.lastIndex()) {
+            this.#sendTimeoutNow(m.from);
+          }
         } else {
           pr.pendingSnapshot = 0;
           pr.becomeProbe();

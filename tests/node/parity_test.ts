@@ -6,6 +6,7 @@ import type { Configuration } from "../../src/conf/configuration.ts";
 import { ANY_PEER, type PeerId } from "../../src/conf/peer_id.ts";
 import { RaftError, Status } from "../../src/errors/status.ts";
 import type { Node } from "../../src/node/node.ts";
+import { NodeState } from "../../src/node/options.ts";
 import type { LeaderChangeContext } from "../../src/node/state_machine.ts";
 import { setDiskDelay } from "./_faults.ts";
 import {
@@ -434,6 +435,93 @@ describe("braft parity: onLeaderStart order", () => {
       assert.ok(start < applyWrite, `onLeaderStart after a later entry: ${JSON.stringify(ev)}`);
     } finally {
       for (const p of peers) setDiskDelay(c.diskPath(p), 0);
+      await c.stopAll();
+    }
+  });
+});
+
+describe("braft parity: more test_node scenarios", () => {
+  it("transfer_should_work_after_install_snapshot (32): a peer recovered by InstallSnapshot becomes the transfer target", async () => {
+    const peers = peerIds(3, 5550);
+    const c = new Cluster("ptransinstall", peers);
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 10, "a");
+      const lagger = c.followers()[0]!.nodeId();
+      await c.stop(lagger);
+      await c.apply(leader, 10, "b");
+      await leader.snapshot();
+      await c.apply(leader, 10, "c");
+      await leader.snapshot();
+      await c.start(lagger, { fsm: new RecFsm() });
+      await c.ensureSame();
+      assert.equal(rec(c, lagger).snapshotsLoaded, 1, "recovered by InstallSnapshot");
+      // EHOSTUNREACH until the restarted peer has answered (braft consecutive_error_times)
+      await waitFor(
+        () => (leader.transferLeadershipTo(lagger).ok() ? true : undefined),
+        DEADLINE_MS,
+        "the transfer to start",
+      );
+      const next = await waitFor(
+        () => otherLeader(c, leader.nodeId()),
+        DEADLINE_MS,
+        "the target to lead",
+      );
+      assert.ok(next.nodeId().equals(lagger));
+      await c.apply(next, 5, "d");
+      await c.ensureSame();
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("append_entries_when_follower_is_in_error_state (33): an errored follower does not break the group; restarted, it converges", async () => {
+    const peers = peerIds(5, 5560);
+    const c = new Cluster("perrfollower", peers);
+    try {
+      for (const p of peers) await c.start(p);
+      let leader = await c.waitLeader();
+      await c.apply(leader, 10);
+      const bad = c.followers()[0]!;
+      c.fsm(bad.nodeId()).throwOnApplyAt = leader.appliedIndex() + 1;
+      await c.apply(leader, 1, "poison");
+      await waitFor(
+        () => (bad.state() === NodeState.ERROR ? true : undefined),
+        DEADLINE_MS,
+        "the follower to go to ERROR",
+      );
+      assert.equal((await applyStatus(bad, "x")).code, RaftError.EPERM, "braft: EPERM");
+      const oldLeader = leader.nodeId();
+      const term = leader.term();
+      await c.stop(oldLeader);
+      leader = await c.waitLeader();
+      assert.ok(leader.term() > term);
+      await c.apply(leader, 10, "again");
+      await c.stop(bad.nodeId());
+      await c.start(bad.nodeId());
+      await c.start(oldLeader);
+      await c.ensureSame();
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("restart_without_stable_meta (13): a follower restarted without its term and vote rejoins", async () => {
+    const peers = peerIds(3, 5570);
+    const c = new Cluster("pnometa", peers);
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 10);
+      const f = c.followers()[0]!.nodeId();
+      await c.stop(f);
+      // same log and snapshots, fresh (empty) meta storage: term 1, no vote
+      await c.start(f, { extra: { raftMetaUri: `memory://${c.name}/nometa-${f.port}` } });
+      await c.apply(leader, 10, "after");
+      await c.ensureSame();
+      assert.equal(c.nodes.get(f.key())!.term(), leader.term());
+    } finally {
       await c.stopAll();
     }
   });
