@@ -68,7 +68,8 @@ const SCHEMAS: Record<Message["type"], Record<string, FieldKind>> = {
 };
 // Fields a message may lack (older senders, or nothing to say).
 const OPTIONAL: Partial<Record<Message["type"], Record<string, FieldKind>>> = {
-  RequestVote: { disruptedTerm: "int" },
+  PreVote: { triggered: "bool" },
+  RequestVote: { disruptedTerm: "int", triggered: "bool" },
   TimeoutNow: { leaderSteppedDown: "bool" },
 };
 

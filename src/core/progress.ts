@@ -110,6 +110,11 @@ export class Progress {
   readSeq = 0;
   /** The follower reported readonly mode. */
   readonly = false;
+  /**
+   * braft `_readonly_index`: while the follower is readonly, no DATA entry at or after this
+   * index is sent (configuration entries are, and move it on); 0 when not readonly.
+   */
+  readonlyIndex = 0;
   /** In-flight window. */
   readonly inflights: Inflights;
 

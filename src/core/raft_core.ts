@@ -254,6 +254,8 @@ export class RaftCore {
   #pendingConfIndex = 0;
   #transferee = NONE;
   #transferStart = 0;
+  // tick this node last became leader (a peer's silence counts from here at most)
+  #leaderSinceTick = 0;
   // the lease counts only acks of messages sent from this tick on (braft on_leader_start)
   #leaseStart = 0;
   #committedInTerm = false;
@@ -273,6 +275,11 @@ export class RaftCore {
   // the own vote is durable; it counts once the follower lease allows it (#maybeGrantSelf)
   #selfVoteDurable = false;
   #transferCampaign = false;
+  // braft `_vote_triggered`: the next election timeout campaigns even under a live leader
+  #voteTriggered = false;
+  #triggerElapsed = 0;
+  // this campaign was triggered by vote(): its requests carry `triggered`
+  #triggeredCampaign = false;
   // this campaign knows that the leader of this term stepped down (braft disrupted_leader);
   // 0 = none. Sent in RequestVote: voters still in that term may skip their follower lease.
   #disruptedTerm = 0;
@@ -306,6 +313,8 @@ export class RaftCore {
   #confResults: ConfChangeResult[] = [];
   #prevHard: HardState;
   #prevSoft: SoftState;
+  // why the last step-down or loss of leader happened (SoftState.reason)
+  #reason: Status = Status.OK();
   #readyOut: { selfVoteTerm: number } | null = null;
 
   /**
@@ -587,7 +596,7 @@ export class RaftCore {
         // granted pre-votes carry the future term
       } else {
         const leader = m.type === "AppendEntries" || m.type === "InstallSnapshot" ? m.from : NONE;
-        this.#becomeFollower(m.term, leader);
+        this.#becomeFollower(m.term, leader, higherTermReason(m));
       }
     } else if (m.term < this.#term) {
       if (m.type === "AppendEntries" || m.type === "InstallSnapshot") {
@@ -696,7 +705,8 @@ export class RaftCore {
    * EBUSY until the target wins or T ticks pass.
    *
    * @param target Peer key, or `""` for ANY_PEER (the most caught-up voter).
-   * @returns OK, EPERM (not leader), EBUSY, or EINVAL (not a voter / no candidate).
+   * @returns OK, EPERM (not leader), EBUSY, EINVAL (not a voter), EHOSTUNREACH (the target
+   *   has not answered for T/2 ticks) or code -1 (ANY_PEER and no reachable voter), as braft.
    */
   transferLeader(target: string): Status {
     if (this.#role !== "leader") return new Status(RaftError.EPERM, "Not leader");
@@ -704,23 +714,32 @@ export class RaftCore {
     if (this.isChangingConf()) {
       return new Status(RaftError.EBUSY, "Doing another configuration change");
     }
-    if (target === this.#id) return Status.OK();
     if (target === NONE || target === "0.0.0.0:0:0") {
+      // braft find_the_next_candidate: the most caught-up voter without RPC errors, or -1
       const cands = this.#prng.shuffle(this.#conf.voters.filter((id) => id !== this.#id));
       let best = NONE;
       let bestMatch = -1;
       for (const id of cands) {
         const m = this.#prs.get(id)?.match ?? 0;
-        if (m > bestMatch) {
+        if (m > bestMatch && !this.#unreachable(id)) {
           best = id;
           bestMatch = m;
         }
       }
-      if (best === NONE) return new Status(RaftError.EINVAL, "No peer to transfer leadership to");
+      if (best === NONE) return new Status(-1, "No peer to transfer leadership to");
       target = best;
     }
+    if (target === this.#id) return Status.OK();
     if (!this.#conf.voters.includes(target) || !this.#prs.has(target)) {
       return new Status(RaftError.EINVAL, `Peer ${target} is not a voter`);
+    }
+    if (this.#unreachable(target)) {
+      return new Status(
+        RaftError.EHOSTUNREACH,
+        `Cannot transfer leadership to ${target}: it has not answered for ${
+          this.#electionTick / 2
+        } ticks`,
+      );
     }
     this.#transferee = target;
     this.#transferStart = this.#ticks;
@@ -775,7 +794,11 @@ export class RaftCore {
     this.#confs = this.#confs.filter((r) => r.index < last);
     this.#confs.push({ index: last, term: this.#log.lastTerm(), conf: { peers: peers.clone() } });
     this.#refreshConf();
-    this.#becomeFollower(this.#term + 1, NONE);
+    this.#becomeFollower(
+      this.#term + 1,
+      NONE,
+      new Status(RaftError.ESETPEER, "Raft node set peer normally"),
+    );
     return Status.OK();
   }
 
@@ -804,12 +827,43 @@ export class RaftCore {
    */
   stepDownAndWakeCandidate(): Status {
     if (this.#role !== "leader") return new Status(RaftError.EPERM, "Not leader");
-    this.#stepDownAndWake();
+    this.#stepDownAndWake(new Status(RaftError.ESHUTDOWN, "Raft node is going to quit."));
     return Status.OK();
   }
 
   /**
-   * Starts an election now (braft `vote()`; tests): pre-vote first.
+   * braft `vote()`: a follower campaigns when its (randomised) election timeout next runs
+   * out, counted from now, even while it hears from a leader. Its pre-vote skips every
+   * follower lease (it changes nothing), and its vote request skips the lease of the leader
+   * only (which steps down by granting it); the other voters follow once the leader voted
+   * (the disrupted-leader handshake), so the lease invariant holds.
+   *
+   * @returns Whether the vote was triggered (only a follower can).
+   *
+   * @example
+   * ```ts
+   * import { RaftCore, MemoryCoreStorage } from "./mod.ts";
+   * import { Configuration } from "../conf/configuration.ts";
+   * import { Prng } from "../util/prng.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const core = new RaftCore({
+   *   id: "a:1:0", storage: new MemoryCoreStorage(), prng: new Prng(1),
+   *   initialConf: { peers: Configuration.parse("a:1:0,b:1:0") },
+   * });
+   * assert.equal(core.triggerVote(), true);
+   * ```
+   */
+  triggerVote(): boolean {
+    if (this.#role !== "follower") return false;
+    this.#voteTriggered = true;
+    this.#triggerElapsed = 0;
+    this.#randomizedTimeout = this.#electionTick + this.#prng.int(this.#maxDelay + 1);
+    return true;
+  }
+
+  /**
+   * Starts an election now (tests, single-node start): pre-vote first.
    */
   campaign(): void {
     if (this.#role === "leader") return;
@@ -1001,6 +1055,7 @@ export class RaftCore {
       leader: this.#leader,
       term: this.#term,
       transferring: this.#transferee !== NONE,
+      reason: this.#reason,
     };
   }
 
@@ -1018,6 +1073,7 @@ export class RaftCore {
     this.#selfVotePending = false;
     this.#selfVoteDurable = false;
     this.#transferCampaign = false;
+    this.#triggeredCampaign = false;
     this.#disruptedTerm = 0;
     if (this.#role === "leader") this.#leaderStopped();
     this.#prs.clear();
@@ -1043,7 +1099,8 @@ export class RaftCore {
     this.#pendingConfIndex = 0;
   }
 
-  #becomeFollower(term: number, leader: string): void {
+  #becomeFollower(term: number, leader: string, reason?: Status): void {
+    if (reason !== undefined) this.#reason = reason;
     this.#reset(term);
     this.#role = "follower";
     this.#leader = leader;
@@ -1065,8 +1122,20 @@ export class RaftCore {
     return stable.peers.contains(this.#id) || (stable.oldPeers?.contains(this.#id) ?? false);
   }
 
-  #campaign(kind: "prevote" | "election" | "transfer", leaderSteppedDown = false): void {
+  #campaign(
+    kind: "prevote" | "election" | "transfer",
+    leaderSteppedDown = false,
+    triggered = false,
+  ): void {
     if (!this.#promotable()) return;
+    if (this.#leader !== NONE && this.#role === "follower") {
+      this.#reason = kind === "prevote"
+        ? new Status(RaftError.ERAFTTIMEDOUT, `Lost connection from leader ${this.#leader}`)
+        : new Status(
+          RaftError.ERAFTTIMEDOUT,
+          "A follower's leader_id is reset to NULL as it begins to request_vote.",
+        );
+    }
     const voters = [...new Set([...this.#conf.voters, ...this.#conf.oldVoters])];
     if (kind === "prevote") {
       // pre-vote: no state change; ask for term + 1
@@ -1075,6 +1144,7 @@ export class RaftCore {
       this.#step = this.#stepCandidate;
       this.#tickFn = this.#tickElection;
       this.#votes.set(this.#id, true);
+      this.#triggeredCampaign = triggered;
       for (const id of voters) {
         if (id === this.#id) continue;
         this.#send({
@@ -1084,6 +1154,7 @@ export class RaftCore {
           term: this.#term + 1,
           lastLogIndex: this.#log.lastIndex(),
           lastLogTerm: this.#log.lastTerm(),
+          ...(triggered ? { triggered: true } : {}),
         });
       }
       this.#tally();
@@ -1098,6 +1169,7 @@ export class RaftCore {
     this.#vote = this.#id;
     this.#selfVotePending = true; // counted once durable (advance) and the lease allows it
     this.#transferCampaign = kind === "transfer";
+    this.#triggeredCampaign = triggered;
     this.#disruptedTerm = disrupted;
     if (disrupted > 0) this.#leaderContactTick = -Infinity;
     this.#requestVotes(voters);
@@ -1111,8 +1183,9 @@ export class RaftCore {
   #tally(): void {
     const r = jointVote(this.#conf.voters, this.#conf.oldVoters, this.#votes);
     if (r === "won") {
-      if (this.#role === "precandidate") this.#campaign("election");
-      else this.#becomeLeader();
+      if (this.#role === "precandidate") {
+        this.#campaign("election", false, this.#triggeredCampaign);
+      } else this.#becomeLeader();
     } else if (r === "lost") {
       this.#becomeFollower(this.#term, NONE);
     }
@@ -1127,6 +1200,7 @@ export class RaftCore {
     this.#step = this.#stepLeader;
     this.#tickFn = this.#tickLeader;
     this.#leaseStart = this.#ticks;
+    this.#leaderSinceTick = this.#ticks;
     this.#leaderContactTick = -Infinity; // braft: the follower lease resets on leader start
     for (const id of this.#conf.all) this.#prs.set(id, this.#newProgress());
     const self = this.#prs.get(this.#id) ?? this.#newProgress();
@@ -1156,6 +1230,15 @@ export class RaftCore {
 
   #tickElection(): void {
     this.#electionElapsed++;
+    if (this.#voteTriggered && this.#role === "follower") {
+      this.#triggerElapsed++;
+      if (this.#triggerElapsed >= this.#randomizedTimeout) {
+        this.#voteTriggered = false;
+        this.#electionElapsed = 0;
+        this.#campaign("prevote", false, true);
+        return;
+      }
+    }
     if (this.#role === "candidate" && this.#selfVoteDurable && !this.#votes.has(this.#id)) {
       this.#maybeGrantSelf();
       // voters that ignored us within their lease may vote now that ours ran out
@@ -1177,7 +1260,11 @@ export class RaftCore {
     if (this.#electionElapsed >= this.#electionTick) {
       this.#electionElapsed = 0;
       if (this.#checkQuorum && !this.#quorumActive()) {
-        this.#becomeFollower(this.#term, NONE);
+        this.#becomeFollower(
+          this.#term,
+          NONE,
+          new Status(RaftError.ERAFTTIMEDOUT, "Majority of the group dies"),
+        );
         return;
       }
       for (const [id, pr] of this.#prs) if (id !== this.#id) pr.recentActive = false;
@@ -1196,6 +1283,17 @@ export class RaftCore {
       this.#bcastHeartbeat();
     }
     this.#maybeHandOverByPriority();
+  }
+
+  /**
+   * braft's `consecutive_error_times != 0`: `id` has not answered anything for half an
+   * election timeout (braft's heartbeat RPC timeout) although this leader has been sending.
+   */
+  #unreachable(id: string): boolean {
+    const pr = this.#prs.get(id);
+    if (pr === undefined) return true;
+    const since = Math.max(pr.lastRespTick, this.#leaderSinceTick);
+    return this.#ticks - since > this.#electionTick / 2;
   }
 
   #quorumActive(): boolean {
@@ -1229,7 +1327,8 @@ export class RaftCore {
   // - a candidate counts its own vote only once its own follower lease ran out or the leader
   //   it followed has voted for it (#maybeGrantSelf);
   // - a vote request skips the lease only if it is addressed to the leader itself for a
-  //   transfer (the leader steps down by granting it), or if it names as disrupted the term
+  //   transfer or a vote() campaign (the leader steps down by granting it; a vote() pre-vote
+  //   skips every lease, as it changes no state), or if it names as disrupted the term
   //   of the voter: the leader of that term — the only leader the voter can have acknowledged
   //   since its acks to earlier leaders stopped counting — voted in a higher term or sent
   //   TimeoutNow after stepping down, so it has stepped down for good (#skipsFollowerLease);
@@ -1254,6 +1353,8 @@ export class RaftCore {
    * Naming this node's term as disrupted also ends the lease for good (braft `expire()`).
    */
   #skipsFollowerLease(m: Message & { type: "PreVote" | "RequestVote" }): boolean {
+    // vote(): a pre-vote binds nobody; the vote request only the leader (it steps down)
+    if (m.triggered === true && (m.type === "PreVote" || this.#role === "leader")) return true;
     if (m.type !== "RequestVote") return false;
     if (m.disruptedTerm === this.#term && this.#role !== "leader") {
       this.#leaderContactTick = -Infinity;
@@ -1293,6 +1394,7 @@ export class RaftCore {
         lastLogIndex: this.#log.lastIndex(),
         lastLogTerm: this.#log.lastTerm(),
         transfer: this.#transferCampaign,
+        ...(this.#triggeredCampaign ? { triggered: true } : {}),
         ...(this.#disruptedTerm > 0 ? { disruptedTerm: this.#disruptedTerm } : {}),
       });
     }
@@ -1364,14 +1466,23 @@ export class RaftCore {
   };
 
   #stepCandidate = (m: Message): void => {
+    if (
+      (m.type === "AppendEntries" || m.type === "InstallSnapshot") &&
+      this.#role === "precandidate" && this.#triggeredCampaign
+    ) {
+      // vote(): the leader's heartbeats would end the pre-vote round at once (braft's round
+      // trip is shorter than its heartbeat interval); ignore them unanswered until the round
+      // ends (no ack, so this node's acks no longer count for the leader's lease)
+      return;
+    }
     switch (m.type) {
       case "AppendEntries":
-        this.#becomeFollower(this.#term, m.from);
+        this.#becomeFollower(this.#term, m.from, NEW_LEADER_SAME_TERM);
         this.#heardFromLeader(m.from);
         this.#handleAppend(m);
         return;
       case "InstallSnapshot":
-        this.#becomeFollower(this.#term, m.from);
+        this.#becomeFollower(this.#term, m.from, NEW_LEADER_SAME_TERM);
         this.#heardFromLeader(m.from);
         this.#handleSnapshot(m);
         return;
@@ -1415,6 +1526,11 @@ export class RaftCore {
           if (pr.maybeUpdate(m.index)) pr.lastAckTick = this.#ticks;
           pr.becomeProbe();
           if (this.#maybeCommit()) this.#needBcast = true;
+          // braft test_node transfer_should_work_after_install_snapshot: the snapshot may be
+          // all the target lacked (no later append ack will move its match)
+          if (m.from === this.#transferee && pr.match === this.#log.lastIndex()) {
+            this.#sendTimeoutNow(m.from);
+          }
         } else {
           pr.pendingSnapshot = 0;
           pr.becomeProbe();
@@ -1532,6 +1648,13 @@ export class RaftCore {
     pr.recentActive = true;
     pr.lastRespTick = this.#ticks;
     pr.readonly = m.readonly;
+    if (m.readonly && pr.readonlyIndex === 0) {
+      // braft: what is already in the log may still need this follower to commit
+      pr.readonlyIndex = this.#log.lastIndex() + 1;
+    } else if (!m.readonly && pr.readonlyIndex !== 0) {
+      pr.readonlyIndex = 0;
+      this.#needBcast = true;
+    }
     this.#peerPriority.set(m.from, m.priority);
     if (m.sentTick > pr.ackedSentTick) pr.ackedSentTick = m.sentTick;
     if (m.readSeq > pr.readSeq) {
@@ -1618,8 +1741,9 @@ export class RaftCore {
       this.#send({ type: "InstallSnapshot", from: this.#id, to, term: this.#term, meta });
       return false;
     }
-    const entries = log.entries(pr.next, this.#maxEntries, this.#maxBody);
+    let entries = log.entries(pr.next, this.#maxEntries, this.#maxBody);
     if (entries === null) return false; // storage will call notifyStorageReady()
+    if (pr.readonlyIndex !== 0) entries = this.#readonlyCut(pr, entries);
     if (entries.length === 0 && !allowEmpty) return false;
     this.#send({
       type: "AppendEntries",
@@ -1648,6 +1772,21 @@ export class RaftCore {
       pr.probeSent = true;
     }
     return true;
+  }
+
+  /**
+   * braft readonly follower: stops the batch at its first DATA entry at or after
+   * `pr.readonlyIndex` (such entries can commit without it); configuration entries are
+   * still sent, and move the index past them.
+   */
+  #readonlyCut(pr: Progress, entries: LogEntry[]): LogEntry[] {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.index < pr.readonlyIndex) continue;
+      if (e.type !== EntryType.CONFIGURATION) return entries.slice(0, i);
+      pr.readonlyIndex = e.index + 1;
+    }
+    return entries;
   }
 
   #bcastAppend(): void {
@@ -1730,14 +1869,14 @@ export class RaftCore {
 
   #stepDownRemoved(): void {
     // braft: a removed leader steps down and wakes the best follower with TimeoutNow
-    this.#stepDownAndWake();
+    this.#stepDownAndWake(new Status(RaftError.ELEADERREMOVED, "This node was removed"));
   }
 
   /**
    * Steps down (for good: the term's leadership is given up) and wakes the most caught-up
    * voter with a TimeoutNow saying so, so the voters need not wait out their follower lease.
    */
-  #stepDownAndWake(): void {
+  #stepDownAndWake(reason: Status): void {
     let best = NONE;
     let bestMatch = -1;
     for (const id of this.#conf.voters) {
@@ -1749,7 +1888,7 @@ export class RaftCore {
       }
     }
     const term = this.#term;
-    this.#becomeFollower(term, NONE);
+    this.#becomeFollower(term, NONE, reason);
     if (best !== NONE) {
       this.#send({ type: "TimeoutNow", from: this.#id, to: best, term, leaderSteppedDown: true });
     }
@@ -1967,6 +2106,36 @@ function retain<T>(a: T[], keep: (x: T) => boolean): void {
 
 function hardEqual(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+const NEW_LEADER_SAME_TERM = new Status(
+  RaftError.ENEWLEADER,
+  "Candidate receives message from new leader with the same term.",
+);
+
+/** braft's step-down status for a message of a higher term. */
+function higherTermReason(m: Message): Status {
+  switch (m.type) {
+    case "AppendEntries":
+    case "InstallSnapshot":
+      return new Status(
+        RaftError.ENEWLEADER,
+        "Raft node receives message from new leader with higher term.",
+      );
+    case "RequestVote":
+      return new Status(
+        RaftError.EHIGHERTERMREQUEST,
+        "Raft node receives higher term request_vote_request.",
+      );
+    case "PreVote":
+    case "TimeoutNow":
+      return new Status(RaftError.EHIGHERTERMREQUEST, "Raft node receives higher term request.");
+    default:
+      return new Status(
+        RaftError.EHIGHERTERMRESPONSE,
+        `Leader receives higher term ${m.type} from peer:${m.from}`,
+      );
+  }
 }
 
 function softEqual(a: SoftState, b: SoftState): boolean {

@@ -44,6 +44,12 @@ export interface SoftState {
   readonly term: number;
   /** Leader only: a leadership transfer is in progress (writes are refused with EBUSY). */
   readonly transferring: boolean;
+  /**
+   * Why this node last stepped down or lost its leader (braft `step_down` status: e.g.
+   * ELEADERREMOVED, ESETPEER, EHIGHERTERMREQUEST, EHIGHERTERMRESPONSE, ENEWLEADER,
+   * ERAFTTIMEDOUT). Informational: a change of reason alone is not a soft-state change.
+   */
+  readonly reason?: Status;
 }
 
 /** Fields shared by every message (`from`/`to` are peer keys, `PeerId.key()`). */
@@ -64,6 +70,8 @@ export interface PreVoteMessage extends MessageBase {
   readonly lastLogIndex: number;
   /** Candidate's last log term. */
   readonly lastLogTerm: number;
+  /** Campaign triggered by `vote()` (braft `_vote_triggered`): receivers skip their lease. */
+  readonly triggered?: boolean;
 }
 
 /** Vote request (braft `request_vote`). */
@@ -85,6 +93,8 @@ export interface RequestVoteMessage extends MessageBase {
    * this term may skip their follower lease. Absent or 0: none.
    */
   readonly disruptedTerm?: number;
+  /** Campaign triggered by `vote()`: the leader itself skips its lease (and steps down). */
+  readonly triggered?: boolean;
 }
 
 /** Answer to `PreVote` or `RequestVote`. */

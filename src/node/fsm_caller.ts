@@ -98,7 +98,7 @@ export class FSMCaller {
   /**
    * Queues committed entries. `closures[i]` belongs to `entries[i]`. Entries at or below the
    * applied index are skipped (their closures, if any, get OK: they were applied before).
-   * After `shutdown()`, the closures run with ESHUTDOWN instead.
+   * After `shutdown()`, the closures run with EPERM "Node is down" instead (as braft).
    *
    * @param entries Committed entries in index order.
    * @param closures Their closures (may be shorter; missing means none).
@@ -106,7 +106,7 @@ export class FSMCaller {
   committed(entries: readonly LogEntry[], closures: readonly (Closure | undefined)[] = []): void {
     if (entries.length === 0) return;
     if (this.#shutdown) {
-      const down = new Status(RaftError.ESHUTDOWN, "State machine caller is shut down");
+      const down = new Status(RaftError.EPERM, "Node is down");
       queueMicrotask(() => {
         for (const done of closures) done?.run(down);
       });

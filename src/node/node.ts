@@ -21,7 +21,7 @@ import type { LogStorage } from "../../storage/log/log_storage.ts";
 import type { RaftMetaStorage } from "../../storage/meta/meta_storage.ts";
 import { type Closure, closure, type Task } from "./closure.ts";
 import { FSMCaller } from "./fsm_caller.ts";
-import { LogManager } from "./log_manager.ts";
+import { fromStoredSnapshotMeta, LogManager } from "./log_manager.ts";
 import { SnapshotExecutor } from "./snapshot_executor.ts";
 import { NodeManager } from "./node_manager.ts";
 import {
@@ -123,6 +123,8 @@ export class Node {
   /** The leader lease is on (`enableLeaderLease`, else `raft_enable_leader_lease` at init). */
   #leaseOn = false;
   #electionTimeoutMs = 1000;
+  // braft max_clock_drift_ms, changed with the election timeout (resetElectionTimeoutMs)
+  #maxClockDriftMs = 1000;
   #tickTimer: TimerHandle | null = null;
   #driving = false;
   #driveQueued = false;
@@ -210,6 +212,7 @@ export class Node {
     this.#maxPendingApplies = flags.raft_max_pending_applies;
     this.#maxPendingApplyBytes = flags.raft_max_pending_apply_bytes;
     this.#setElectionTimeout(options.electionTimeoutMs ?? 1000);
+    this.#maxClockDriftMs = options.maxClockDriftMs ?? 1000;
     const transport = options.transport!;
     if (transport.endpoint !== this.#peer.endpoint) {
       this.#state = NodeState.UNINITIALIZED;
@@ -269,7 +272,7 @@ export class Node {
       this.#snapshotExecutor = new SnapshotExecutor(storage, {
         groupId: this.groupId,
         endpoint: this.#peer.endpoint,
-        fsm: this.#fsm,
+        fsm: this.#snapshotFsm(),
         caller: this.#caller,
         logManager: this.#logManager,
         manager: this.#manager!,
@@ -344,7 +347,9 @@ export class Node {
 
   /**
    * Stops the node: a leader first wakes a successor with TimeoutNow, then timers stop,
-   * pending work fails with ESHUTDOWN, `onShutdown` runs and storage closes. Idempotent.
+   * pending work fails with EPERM "Node is down" (as braft), `onShutdown` runs and storage
+   * closes. A leader calls `onLeaderStop` and a follower `onStopFollowing` with ESHUTDOWN.
+   * Idempotent.
    *
    * @returns Resolves when the node is fully stopped (also what `join()` waits for).
    */
@@ -358,7 +363,7 @@ export class Node {
     const wasInit = this.#core !== null;
     if (this.#state === NodeState.UNINITIALIZED) {
       this.#state = NodeState.SHUTDOWN;
-      this.#failAllWaiters(RaftException.of(RaftError.ESHUTDOWN, "Node is shut down"));
+      this.#failAllWaiters(RaftException.of(RaftError.EPERM, "Node is down"));
       return;
     }
     if (this.#core?.isLeader()) {
@@ -366,10 +371,17 @@ export class Node {
       // follower, saying so, so the voters need not wait out their follower lease.
       const st = this.#core.stepDownAndWakeCandidate();
       if (st.ok()) await this.#driveNow();
+    } else if (this.#soft.role === "follower" && this.#soft.leader !== "" && this.#core !== null) {
+      // braft step_down(ESHUTDOWN) on a follower: it stops following
+      this.#caller.stopFollowing({
+        leaderId: PeerId.parse(this.#soft.leader),
+        term: this.#soft.term,
+        status: new Status(RaftError.ESHUTDOWN, "Raft node is going to quit."),
+      });
     }
     this.#state = NodeState.SHUTTING;
     this.#clearTimers();
-    const down = new Status(RaftError.ESHUTDOWN, "Node is shutting down");
+    const down = new Status(RaftError.EPERM, "Node is down");
     this.#failPending(down);
     this.#failAllWaiters(new RaftException(down));
     this.#manager?.remove(this);
@@ -406,10 +418,10 @@ export class Node {
    * Proposes `task.data` as a new log entry (braft `apply`). The outcome goes to `task.done`,
    * exactly once: once committed, that very object is handed to `onApply` through
    * `iter.done()`; otherwise it runs with EPERM (not leader, expected-term mismatch, leader
-   * stepped down), EBUSY (transferring, or overloaded: `raft_max_pending_applies` tasks or
-   * `raft_max_pending_apply_bytes` bytes are already accepted and not yet applied — retry
-   * later), EREADONLY, EBADNODE (the node went to ERROR, e.g. its disk failed), ESHUTDOWN or
-   * EINVAL. Never blocks, and never runs `done` synchronously.
+   * stepped down, node down or in ERROR, as braft), EBUSY (transferring, or overloaded:
+   * `raft_max_pending_applies` tasks or `raft_max_pending_apply_bytes` bytes are already
+   * accepted and not yet applied — retry later), EREADONLY or EINVAL. Never blocks, and never
+   * runs `done` synchronously.
    *
    * @param task Data, completion and expected term.
    */
@@ -635,11 +647,13 @@ export class Node {
   }
 
   /**
-   * Starts an election now if this node is a follower (braft `vote`), optionally changing its
-   * election timeout first.
+   * Triggers an election (braft `vote`): a follower sets its election timeout to
+   * `electionTimeoutMs` (keeping `electionTimeoutMs + maxClockDriftMs` as it is) and, when it
+   * next fires, campaigns even while it hears from a leader (the leader grants its pre-vote
+   * and vote, and so steps down). Used to steer leadership.
    *
    * @param electionTimeoutMs The new election timeout (default unchanged).
-   * @returns OK, EPERM (not a follower) or EINVAL.
+   * @returns OK, EPERM (not a follower, node down) or EINVAL (above the safety bound).
    */
   vote(electionTimeoutMs?: number): Status {
     const inactive = this.#inactiveStatus();
@@ -647,27 +661,65 @@ export class Node {
     if (this.#core!.role() !== "follower") {
       return new Status(RaftError.EPERM, "Node is not follower");
     }
-    if (electionTimeoutMs !== undefined) {
-      const st = this.resetElectionTimeoutMs(electionTimeoutMs);
-      if (!st.ok()) return st;
-    }
-    this.#core!.campaign();
+    const st = this.resetElectionTimeoutMs(electionTimeoutMs ?? this.#electionTimeoutMs);
+    if (!st.ok()) return st;
+    this.#core!.triggerVote();
     this.#drive();
     return Status.OK();
   }
 
   /**
-   * Changes the election timeout (and so the heartbeat interval) from now on.
+   * Changes the election timeout (and so the heartbeat interval) from now on (braft
+   * `reset_election_timeout_ms`). With one argument the sum `electionTimeoutMs +
+   * maxClockDriftMs` stays as it is, so the lease stays safe; a larger timeout is EINVAL.
+   * With `maxClockDriftMs` both are set as given (braft's 2-argument form: unsafe for the
+   * leader lease unless done as its documented procedure).
    *
    * @param electionTimeoutMs The new timeout in ms (> 0).
+   * @param maxClockDriftMs The new clock drift bound (2-argument form).
    * @returns OK or EINVAL.
    */
-  resetElectionTimeoutMs(electionTimeoutMs: number): Status {
+  resetElectionTimeoutMs(electionTimeoutMs: number, maxClockDriftMs?: number): Status {
     if (!Number.isFinite(electionTimeoutMs) || electionTimeoutMs <= 0) {
       return new Status(RaftError.EINVAL, `Election timeout ${electionTimeoutMs} must be > 0`);
     }
+    if (maxClockDriftMs !== undefined) {
+      if (!Number.isFinite(maxClockDriftMs) || maxClockDriftMs < 0) {
+        return new Status(RaftError.EINVAL, `Clock drift ${maxClockDriftMs} must be >= 0`);
+      }
+      this.#setElectionTimeout(electionTimeoutMs);
+      this.#maxClockDriftMs = maxClockDriftMs;
+      return Status.OK();
+    }
+    const bound = this.#electionTimeoutMs + this.#maxClockDriftMs;
+    if (electionTimeoutMs > bound) {
+      return new Status(
+        RaftError.EINVAL,
+        `Election timeout ${electionTimeoutMs} is larger than the safety threshold ${bound}`,
+      );
+    }
     this.#setElectionTimeout(electionTimeoutMs);
+    this.#maxClockDriftMs = bound - electionTimeoutMs;
     return Status.OK();
+  }
+
+  /**
+   * The state machine as the snapshot executor sees it: after `onSnapshotLoad` (at start or
+   * after InstallSnapshot) `onConfigurationCommitted` reports the snapshot's configuration
+   * unless it is joint (braft `do_snapshot_load`).
+   */
+  #snapshotFsm(): StateMachine {
+    const fsm = this.#fsm;
+    return {
+      onSnapshotSave: (writer, done) => fsm.onSnapshotSave(writer, done),
+      onSnapshotLoad: async (reader) => {
+        await fsm.onSnapshotLoad(reader);
+        const meta = fromStoredSnapshotMeta(reader.loadMeta());
+        if (meta.conf.oldPeers === undefined || meta.conf.oldPeers.isEmpty()) {
+          await fsm.onConfigurationCommitted(meta.conf.peers.clone(), meta.index);
+        }
+      },
+    } as Pick<StateMachine, "onSnapshotSave" | "onSnapshotLoad"> as StateMachine;
   }
 
   #setElectionTimeout(ms: number): void {
@@ -701,8 +753,8 @@ export class Node {
    * A linearizable read barrier: resolves with a commit index once this node (the leader)
    * has confirmed its leadership and applied at least that far. Read the state machine after.
    *
-   * @returns The read index; rejects with EPERM (not leader, stepped down), EBADNODE (ERROR)
-   *   or ESHUTDOWN, also while a confirmed read waits for the apply.
+   * @returns The read index; rejects with EPERM (not leader, stepped down, node in ERROR or
+   *   down), also while a confirmed read waits for the apply.
    */
   readIndex(): Promise<number> {
     const inactive = this.#inactiveStatus();
@@ -838,7 +890,7 @@ export class Node {
    * every T / 10) even when the drift allowed is as large as the election timeout.
    */
   #leaseDriftMarginMs(): number {
-    const drift = this.#options?.maxClockDriftMs ?? 1000;
+    const drift = this.#maxClockDriftMs;
     return Math.max(0, Math.min(drift, ((TICKS_PER_ELECTION - 1) * this.#tickMs) / 2));
   }
 
@@ -936,7 +988,7 @@ export class Node {
   /**
    * Resolves once this node is leader (a test and tooling helper).
    *
-   * @returns Resolves when leading; rejects with EBADNODE or ESHUTDOWN if the node goes to
+   * @returns Resolves when leading; rejects with EPERM if the node goes to
    *   ERROR or shuts down first.
    */
   waitLeader(): Promise<void> {
@@ -950,7 +1002,7 @@ export class Node {
    * Resolves once the state machine has applied `index`.
    *
    * @param index The log index.
-   * @returns Resolves when applied; rejects with EBADNODE or ESHUTDOWN if the node goes to
+   * @returns Resolves when applied; rejects with EPERM if the node goes to
    *   ERROR or shuts down first.
    */
   waitApplied(index: number): Promise<void> {
@@ -991,7 +1043,7 @@ export class Node {
       electionTimer: timer("election", this.#electionTimeoutMs, role === "follower"),
       voteTimer: timer(
         "vote",
-        this.#electionTimeoutMs + (this.#options?.maxClockDriftMs ?? 1000),
+        this.#electionTimeoutMs + this.#maxClockDriftMs,
         role === "candidate",
       ),
       stepdownTimer: timer("stepdown", this.#electionTimeoutMs, role === "leader"),
@@ -1145,7 +1197,7 @@ export class Node {
       // would otherwise be lost (taken from #pending, never handed to the FSMCaller).
       if (!this.#handed) {
         const status = this.#stopping()
-          ? new Status(RaftError.ESHUTDOWN, "Node is shutting down")
+          ? new Status(RaftError.EPERM, "Node is down")
           : this.#errorStatus(this.#asStorageError("persist", e));
         for (const done of closures) if (done !== undefined) queueMicrotask(() => done.run(status));
       }
@@ -1219,17 +1271,24 @@ export class Node {
     closures: readonly (Closure | undefined)[],
     core: RaftCore,
   ): void {
-    this.#caller.committed(entries, closures);
     const last = entries[entries.length - 1]!.index;
     if (
       !this.#leaderStarted && this.#leaderStartIndex > 0 && last >= this.#leaderStartIndex &&
       core.isLeader() && core.term() === this.#leaderStartTerm
     ) {
+      // braft runs on_leader_start right when the term's first entry is applied, before the
+      // entries after it in the same batch
+      const split = entries.findIndex((e) => e.index > this.#leaderStartIndex);
+      const cut = split < 0 ? entries.length : split;
+      this.#caller.committed(entries.slice(0, cut), closures.slice(0, cut));
       this.#leaderStarted = true;
       this.#leaseEpoch++;
       this.#caller.leaderStart(this.#leaderStartTerm);
       void this.#caller.idle().then(() => this.#wakeLeaderWaiters());
+      if (cut < entries.length) this.#caller.committed(entries.slice(cut), closures.slice(cut));
+      return;
     }
+    this.#caller.committed(entries, closures);
   }
 
   #onSoftState(soft: SoftState, rd: Ready): void {
@@ -1244,7 +1303,7 @@ export class Node {
       this.#failPending(status, this.#core!.commitIndex());
       this.#failWaiters(RaftException.of(RaftError.EPERM, "leader stepped down"));
       if (this.#leaderStarted && !prev.transferring) {
-        this.#caller.leaderStop(new Status(RaftError.EPERM, "Leader stepped down"));
+        this.#caller.leaderStop(soft.reason ?? new Status(RaftError.EPERM, "leader stepped down"));
       }
       this.#leaderStarted = false;
       this.#leaderStartIndex = 0;
@@ -1275,7 +1334,7 @@ export class Node {
       this.#caller.stopFollowing({
         leaderId: PeerId.parse(prev.leader),
         term: prev.term,
-        status: new Status(RaftError.ERAFTTIMEDOUT, "Follower lost its leader"),
+        status: soft.reason ?? new Status(RaftError.ERAFTTIMEDOUT, "Follower lost its leader"),
       });
     }
     if (
@@ -1397,7 +1456,7 @@ export class Node {
   }
 
   #errorStatus(e: RaftException): Status {
-    return new Status(RaftError.EBADNODE, `Node is in error: ${e.message}`);
+    return new Status(RaftError.EPERM, `Node is in error: ${e.message}`);
   }
 
   /**
@@ -1455,11 +1514,12 @@ export class Node {
     switch (this.#state) {
       case NodeState.UNINITIALIZED:
         return new Status(RaftError.EPERM, "Node is not initialised");
+      // braft answers EPERM on a stopped or failed node ("Node is down", "is not leader")
       case NodeState.SHUTTING:
       case NodeState.SHUTDOWN:
-        return new Status(RaftError.ESHUTDOWN, "Node is shut down");
+        return new Status(RaftError.EPERM, "Node is down");
       case NodeState.ERROR:
-        return new Status(RaftError.EBADNODE, `Node is in error: ${this.#error?.message ?? ""}`);
+        return new Status(RaftError.EPERM, `Node is in error: ${this.#error?.message ?? ""}`);
       default:
         return null;
     }

@@ -77,14 +77,18 @@ export abstract class StateMachine {
   }
 
   /**
-   * This node became leader, and the term's first entry has been applied.
+   * This node became leader, and the term's first entry has been applied (called right after
+   * it, before any later entry is applied, as braft).
    *
    * @param _term The leader's term.
    */
   onLeaderStart(_term: number): void | Promise<void> {}
 
   /**
-   * This node stopped being leader (step down, or the start of a transfer).
+   * This node stopped being leader (step down, or the start of a transfer), with braft's
+   * codes: ETRANSFERLEADERSHIP (transfer starts), ELEADERREMOVED, ESETPEER (resetPeers),
+   * EHIGHERTERMREQUEST, EHIGHERTERMRESPONSE, ENEWLEADER, ERAFTTIMEDOUT ("Majority of the
+   * group dies") or ESHUTDOWN (shutdown). Only called after `onLeaderStart`.
    *
    * @param _status Why.
    */
@@ -98,10 +102,12 @@ export abstract class StateMachine {
   onError(_error: RaftException): void | Promise<void> {}
 
   /**
-   * A non-joint configuration was applied.
+   * A non-joint configuration was applied, or loaded from a snapshot (at startup and after
+   * InstallSnapshot) whose configuration is not joint.
    *
    * @param _conf The voting members.
-   * @param _index The log index of the configuration entry (0 when from a snapshot).
+   * @param _index The log index of the configuration entry (the snapshot's last included
+   *   index when from a snapshot).
    */
   onConfigurationCommitted(_conf: Configuration, _index: number): void | Promise<void> {}
 
@@ -113,7 +119,9 @@ export abstract class StateMachine {
   onStartFollowing(_ctx: LeaderChangeContext): void | Promise<void> {}
 
   /**
-   * This follower lost its leader.
+   * This follower lost its leader. `ctx.status` says why, with braft's codes: ERAFTTIMEDOUT
+   * (election timeout, or it campaigns for a transfer), EHIGHERTERMREQUEST, ENEWLEADER (a
+   * leader of a higher term), ESETPEER or ESHUTDOWN (shutdown).
    *
    * @param _ctx The old leader, its term and why.
    */

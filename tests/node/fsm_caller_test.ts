@@ -297,13 +297,13 @@ describe("FSMCaller", () => {
     for (const i of [3, 4]) assert.equal(results.get(i)?.code, RaftError.EIO, `closure ${i}`);
   });
 
-  it("closures committed after shutdown run with ESHUTDOWN", async () => {
+  it("closures committed after shutdown run with EPERM Node is down (braft)", async () => {
     const caller = new FSMCaller(new Recorder());
     await caller.shutdown();
     const { closures, results } = collector();
     caller.committed([data(1)], closures);
     await new Promise((r) => setTimeout(r, 0));
-    assert.equal(results.get(1)?.code, RaftError.ESHUTDOWN);
+    assert.equal(results.get(1)?.code, RaftError.EPERM);
   });
 
   it("run() executes work between callbacks and propagates its result", async () => {

@@ -175,8 +175,8 @@ describe("node completion rules", () => {
       // The state machine is still blocked at a1, yet the node is in ERROR at once.
       await waitFor(() => node.state() === NodeState.ERROR || undefined, PROMPT_MS, "ERROR");
       assert.equal(node.isLeader(), false);
-      assert.equal((await b).code, RaftError.EBADNODE);
-      assert.equal((await applyStatus(node, "c")).code, RaftError.EBADNODE);
+      assert.equal((await b).code, RaftError.EPERM);
+      assert.equal((await applyStatus(node, "c")).code, RaftError.EPERM);
       fsm.open();
       const [a1, a2, a3] = await withDeadline(Promise.all(a), PROMPT_MS, "a1..a3 complete");
       assert.ok(a1!.ok(), "a1 was being applied");
@@ -232,11 +232,11 @@ describe("node completion rules", () => {
       const follower = await d.start(peers[0]!); // alone: never leads
       const lead = follower.waitLeader();
       const stopped = node.shutdown();
-      await rejectsWith(withDeadline(read, PROMPT_MS, "readIndex"), RaftError.ESHUTDOWN);
-      await rejectsWith(withDeadline(far, PROMPT_MS, "waitApplied"), RaftError.ESHUTDOWN);
+      await rejectsWith(withDeadline(read, PROMPT_MS, "readIndex"), RaftError.EPERM);
+      await rejectsWith(withDeadline(far, PROMPT_MS, "waitApplied"), RaftError.EPERM);
       await d.stop(peers[0]!);
-      await rejectsWith(withDeadline(lead, PROMPT_MS, "waitLeader"), RaftError.ESHUTDOWN);
-      await rejectsWith(node.waitApplied(1_000_000), RaftError.ESHUTDOWN);
+      await rejectsWith(withDeadline(lead, PROMPT_MS, "waitLeader"), RaftError.EPERM);
+      await rejectsWith(node.waitApplied(1_000_000), RaftError.EPERM);
       fsm.open();
       await stopped;
       await write;
@@ -258,10 +258,10 @@ describe("node completion rules", () => {
       const far = node.waitApplied(1_000_000);
       faultFs.injectFault({ op: "write", path: c.diskPath(node.nodeId()), count: Infinity });
       const failing = applyStatus(node, "boom");
-      await rejectsWith(withDeadline(read, PROMPT_MS, "readIndex"), RaftError.EBADNODE);
-      await rejectsWith(withDeadline(far, PROMPT_MS, "waitApplied"), RaftError.EBADNODE);
-      await rejectsWith(node.waitLeader(), RaftError.EBADNODE);
-      assert.equal((await failing).code, RaftError.EBADNODE);
+      await rejectsWith(withDeadline(read, PROMPT_MS, "readIndex"), RaftError.EPERM);
+      await rejectsWith(withDeadline(far, PROMPT_MS, "waitApplied"), RaftError.EPERM);
+      await rejectsWith(node.waitLeader(), RaftError.EPERM);
+      assert.equal((await failing).code, RaftError.EPERM);
       fsm.open();
       await write;
     } finally {

@@ -1,0 +1,528 @@
+// braft parity (issue 16): test_node.cpp / test_leader_lease.cpp scenarios that check the exact
+// codes and callbacks a user porting braft code relies on.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { Configuration } from "../../src/conf/configuration.ts";
+import { ANY_PEER, type PeerId } from "../../src/conf/peer_id.ts";
+import { RaftError, Status } from "../../src/errors/status.ts";
+import type { Node } from "../../src/node/node.ts";
+import { NodeState } from "../../src/node/options.ts";
+import type { LeaderChangeContext } from "../../src/node/state_machine.ts";
+import { setDiskDelay } from "./_faults.ts";
+import {
+  applyStatus,
+  Cluster,
+  DEADLINE_MS,
+  MockFsm,
+  peerIds,
+  rejectsWith,
+  sleep,
+  waitFor,
+} from "./cluster.ts";
+
+/** MockFsm that also records the statuses braft hands to the callbacks. */
+class RecFsm extends MockFsm {
+  stops: Status[] = [];
+  stopCtxs: LeaderChangeContext[] = [];
+  committedConfs: { conf: string; index: number }[] = [];
+  events: string[] = [];
+  onStart: ((ctx: LeaderChangeContext) => void) | null = null;
+
+  override onApply(iter: Parameters<MockFsm["onApply"]>[0]): void {
+    for (; iter.valid(); iter.next()) {
+      this.events.push(`apply ${iter.data().text()}`);
+      this.logs.push(iter.data().text());
+      this.appliedIndex = iter.index();
+      iter.done()?.run(Status.OK());
+    }
+  }
+  override onLeaderStart(term: number): void {
+    super.onLeaderStart(term);
+    this.events.push(`leaderStart ${term}`);
+  }
+  override onLeaderStop(...args: unknown[]): void {
+    super.onLeaderStop();
+    this.stops.push(args[0] as Status);
+  }
+  override onStartFollowing(ctx: LeaderChangeContext): void {
+    super.onStartFollowing(ctx);
+    this.onStart?.(ctx);
+  }
+  override onStopFollowing(ctx: LeaderChangeContext): void {
+    super.onStopFollowing(ctx);
+    this.stopCtxs.push(ctx);
+  }
+  override onConfigurationCommitted(...args: unknown[]): void {
+    super.onConfigurationCommitted(args[0] as Configuration);
+    this.committedConfs.push({ conf: String(args[0]), index: args[1] as number });
+  }
+}
+
+async function startAll(c: Cluster, peers: PeerId[]): Promise<Map<string, RecFsm>> {
+  const fsms = new Map<string, RecFsm>();
+  for (const p of peers) {
+    const fsm = new RecFsm();
+    fsms.set(p.key(), fsm);
+    await c.start(p, { fsm });
+  }
+  return fsms;
+}
+
+function rec(c: Cluster, n: Node | PeerId): RecFsm {
+  const id = "nodeId" in n ? n.nodeId() : n;
+  return c.fsm(id) as RecFsm;
+}
+
+function otherLeader(c: Cluster, old: PeerId): Node | undefined {
+  const l = [...c.nodes.values()].find((n) => n.isLeader() && !n.nodeId().equals(old));
+  return l !== undefined && rec(c, l).leaderTerm === l.term() ? l : undefined;
+}
+
+describe("braft parity: vote and election timeouts (test_leader_lease vote)", () => {
+  for (const lease of [false, true]) {
+    it(`vote() moves leadership to the follower${lease ? " (leader lease on)" : ""}`, async () => {
+      const peers = peerIds(3, 5400);
+      const c = new Cluster(lease ? "pvotelease" : "pvote", peers, {
+        electionTimeoutMs: 400,
+        enableLeaderLease: lease,
+      });
+      try {
+        await startAll(c, peers);
+        const leader = await c.waitLeader();
+        await c.apply(leader, 3);
+        const follower = c.followers()[0]!;
+        assert.ok(follower.vote(400).ok());
+        const next = await waitFor(
+          () => otherLeader(c, leader.nodeId()),
+          DEADLINE_MS,
+          "a new leader",
+        );
+        assert.ok(next.nodeId().equals(follower.nodeId()), `${next.nodeId()} leads`);
+        // the old leader stepped down for the higher-term vote request (braft)
+        assert.equal(rec(c, leader).stops[0]?.code, RaftError.EHIGHERTERMREQUEST);
+        await c.apply(next, 3, "after");
+        await c.ensureSame();
+      } finally {
+        await c.stopAll();
+      }
+    });
+  }
+
+  it("vote() and resetElectionTimeoutMs(ms) refuse more than electionTimeout + maxClockDrift", async () => {
+    const peers = peerIds(3, 5410);
+    const c = new Cluster("pvotebound", peers, { electionTimeoutMs: 300 });
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      assert.equal(leader.vote(300).code, RaftError.EPERM, "a leader cannot vote()");
+      const f = c.followers()[0]!;
+      // maxClockDriftMs defaults to 1000: the bound is 1300
+      assert.equal(f.vote(1301).code, RaftError.EINVAL);
+      assert.equal(f.resetElectionTimeoutMs(1301).code, RaftError.EINVAL);
+      assert.ok(f.resetElectionTimeoutMs(1000).ok());
+      assert.match(f.describe().voteTimer, /timeout\(1300ms\)/, "drift shrank to keep the sum");
+      assert.equal(f.resetElectionTimeoutMs(1301).code, RaftError.EINVAL);
+      // the 2-argument form sets both (unsafe for the lease, as braft documents)
+      assert.ok(f.resetElectionTimeoutMs(300, 2000).ok());
+      assert.match(f.describe().voteTimer, /timeout\(2300ms\)/);
+      assert.ok(f.resetElectionTimeoutMs(2300).ok());
+    } finally {
+      await c.stopAll();
+    }
+  });
+});
+
+describe("braft parity: step-down reasons reach onLeaderStop and onStopFollowing", () => {
+  it("RemoveLeader (12, 31): the removed leader gets ELEADERREMOVED", async () => {
+    const peers = peerIds(3, 5420);
+    const c = new Cluster("prmleader", peers);
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 3);
+      await leader.removePeer(leader.nodeId());
+      await waitFor(() => (leader.isLeader() ? undefined : true), DEADLINE_MS, "step down");
+      await waitFor(() => rec(c, leader).stops[0], DEADLINE_MS, "onLeaderStop");
+      assert.equal(rec(c, leader).stops[0]!.code, RaftError.ELEADERREMOVED);
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("SetPeer (17): reset_peers on the leader steps it down with ESETPEER", async () => {
+    const peers = peerIds(3, 5430);
+    const c = new Cluster("psetpeer", peers);
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 3);
+      assert.ok(leader.resetPeers(`${leader.nodeId()}`).ok());
+      await waitFor(() => rec(c, leader).stops[0], DEADLINE_MS, "onLeaderStop");
+      assert.equal(rec(c, leader).stops[0]!.code, RaftError.ESETPEER);
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("an isolated leader steps down with ERAFTTIMEDOUT 'Majority of the group dies'", async () => {
+    const peers = peerIds(3, 5440);
+    const c = new Cluster("pmajority", peers);
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 3);
+      c.net.isolate(leader.nodeId().endpoint);
+      await waitFor(() => rec(c, leader).stops[0], DEADLINE_MS, "onLeaderStop");
+      const st = rec(c, leader).stops[0]!;
+      assert.equal(st.code, RaftError.ERAFTTIMEDOUT);
+      assert.match(st.message, /Majority of the group dies/);
+      c.net.heal();
+      await c.ensureSame();
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("leader_transfer (25): the target stops following with ERAFTTIMEDOUT, the other peer with EHIGHERTERMREQUEST, a cut-off peer with ENEWLEADER", async () => {
+    const peers = peerIds(3, 5450);
+    const c = new Cluster("ptransfer", peers, { electionTimeoutMs: 3000 });
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 3);
+      const [target, other] = c.followers();
+      assert.ok(leader.transferLeadershipTo(target!.nodeId()).ok());
+      assert.equal(rec(c, leader).stops.length, 0, "queued, not yet run");
+      await waitFor(() => otherLeader(c, leader.nodeId()), DEADLINE_MS, "the target to lead");
+      await waitFor(() => rec(c, target!).stopCtxs[0], DEADLINE_MS, "target stops following");
+      await waitFor(() => rec(c, other!).stopCtxs[0], DEADLINE_MS, "other stops following");
+      assert.equal(rec(c, leader).stops[0]?.code, RaftError.ETRANSFERLEADERSHIP);
+      assert.equal(rec(c, target!).stopCtxs[0]!.status.code, RaftError.ERAFTTIMEDOUT);
+      assert.equal(rec(c, other!).stopCtxs[0]!.status.code, RaftError.EHIGHERTERMREQUEST);
+      assert.ok(rec(c, other!).stopCtxs[0]!.leaderId?.equals(leader.nodeId()));
+
+      // A follower cut off during the next transfer first hears of it from the new leader.
+      const newLeader = target!;
+      const cutOff = other!;
+      c.net.isolate(cutOff.nodeId().endpoint);
+      assert.ok(newLeader.transferLeadershipTo(leader.nodeId()).ok());
+      await waitFor(() => otherLeader(c, newLeader.nodeId()), DEADLINE_MS, "the old leader back");
+      c.net.heal();
+      await waitFor(() => rec(c, cutOff).stopCtxs[1], DEADLINE_MS, "cut-off stops following");
+      assert.equal(rec(c, cutOff).stopCtxs[1]!.status.code, RaftError.ENEWLEADER);
+      await c.ensureSame();
+    } finally {
+      await c.stopAll();
+    }
+  });
+});
+
+describe("braft parity: shutdown callbacks and codes on a stopped node", () => {
+  it("a leader shutting down gets onLeaderStop(ESHUTDOWN), a follower onStopFollowing(ESHUTDOWN)", async () => {
+    const peers = peerIds(3, 5460);
+    const c = new Cluster("pshut", peers);
+    try {
+      const fsms = await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 3);
+      const follower = c.followers()[0]!.nodeId();
+      await c.stop(follower);
+      const fs = fsms.get(follower.key())!;
+      assert.equal(fs.stopCtxs.length, 1);
+      assert.equal(fs.stopCtxs[0]!.status.code, RaftError.ESHUTDOWN);
+      const lid = leader.nodeId();
+      await c.stop(lid);
+      const ls = fsms.get(lid.key())!;
+      assert.deepEqual(ls.stops.map((s) => s.code), [RaftError.ESHUTDOWN]);
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("a one-node leader shutting down gets onLeaderStop(ESHUTDOWN)", async () => {
+    const [p] = peerIds(1, 5470);
+    const c = new Cluster("pshut1", [p!]);
+    try {
+      const fsms = await startAll(c, [p!]);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 2);
+      await c.stop(p!);
+      assert.deepEqual(fsms.get(p!.key())!.stops.map((s) => s.code), [RaftError.ESHUTDOWN]);
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("after shutdown every braft API answers EPERM (braft 'Node is down')", async () => {
+    const [p] = peerIds(1, 5480);
+    const c = new Cluster("pdown", [p!]);
+    try {
+      await startAll(c, [p!]);
+      const node = await c.waitLeader();
+      await c.apply(node, 2);
+      await node.shutdown();
+      const st = await applyStatus(node, "late");
+      assert.equal(st.code, RaftError.EPERM);
+      assert.match(st.message, /Node is down/);
+      assert.equal(node.transferLeadershipTo(ANY_PEER).code, RaftError.EPERM);
+      assert.equal(node.vote().code, RaftError.EPERM);
+      assert.equal(node.resetPeers(`${p}`).code, RaftError.EPERM);
+      await rejectsWith(node.snapshot(), RaftError.EPERM);
+      await rejectsWith(node.addPeer("127.0.0.1:5489:0"), RaftError.EPERM);
+    } finally {
+      await c.stopAll();
+    }
+  });
+});
+
+describe("braft parity: transfer_leadership_to codes (27, 28)", () => {
+  it("leader_transfer_before_log_is_compleleted (27): a dead target gives EHOSTUNREACH; the leader keeps leading", async () => {
+    const peers = peerIds(3, 5490);
+    const c = new Cluster("ptransunreach", peers);
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      const target = c.followers()[0]!.nodeId();
+      await c.stop(target);
+      await c.apply(leader, 10);
+      // braft: EHOSTUNREACH once the target's RPCs failed. A call before that starts a
+      // transfer that times out (then EBUSY until it does); keep asking until the answer.
+      await waitFor(
+        () =>
+          leader.transferLeadershipTo(target).code === RaftError.EHOSTUNREACH ? true : undefined,
+        DEADLINE_MS,
+        "EHOSTUNREACH",
+      );
+      await waitFor(() => (leader.isLeader() ? true : undefined), DEADLINE_MS, "leading");
+      assert.ok((await applyStatus(leader, "still-leader")).ok());
+      await c.start(target, { fsm: new RecFsm() });
+      await c.ensureSame();
+      assert.ok((await c.waitLeader()).nodeId().equals(leader.nodeId()));
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("ANY_PEER with no candidate answers -1 (braft find_the_next_candidate)", async () => {
+    const [p] = peerIds(1, 5500);
+    const c = new Cluster("panypeer", [p!]);
+    try {
+      await startAll(c, [p!]);
+      const leader = await c.waitLeader();
+      assert.equal(leader.transferLeadershipTo(ANY_PEER).code, -1);
+    } finally {
+      await c.stopAll();
+    }
+  });
+});
+
+describe("braft parity: onConfigurationCommitted from snapshots", () => {
+  it("RestoreSnapshot (18): a restarted node reports the snapshot's configuration", async () => {
+    const [p] = peerIds(1, 5510);
+    const c = new Cluster("psnapconf", [p!]);
+    try {
+      await startAll(c, [p!]);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 5);
+      await leader.snapshot();
+      const index = leader.appliedIndex();
+      await c.stop(p!);
+      const fsm = new RecFsm();
+      await c.start(p!, { fsm });
+      assert.deepEqual(fsm.committedConfs[0], { conf: `${p}`, index });
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("InstallSnapshot (19): a follower reports the installed snapshot's configuration", async () => {
+    const peers = peerIds(3, 5520);
+    const c = new Cluster("pinstallconf", peers);
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 10, "a");
+      const lagger = c.followers()[0]!.nodeId();
+      await c.stop(lagger);
+      await c.apply(leader, 10, "b");
+      await leader.snapshot();
+      await c.apply(leader, 10, "c");
+      await leader.snapshot();
+      await c.start(lagger, { fsm: new RecFsm() });
+      await c.ensureSame();
+      const fsm = rec(c, lagger);
+      assert.equal(fsm.snapshotsLoaded, 1);
+      const conf = fsm.committedConfs.find((r) => r.index === fsm.snapshotIndex);
+      assert.ok(conf !== undefined, `confs ${JSON.stringify(fsm.committedConfs)}`);
+      assert.equal(conf.conf.split(",").length, 3);
+    } finally {
+      await c.stopAll();
+    }
+  });
+});
+
+describe("braft parity: readonly follower (44)", () => {
+  it("a readonly follower is not sent new data entries; once writable it catches up", async () => {
+    const peers = peerIds(3, 5530);
+    const c = new Cluster("proflw", peers);
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 3);
+      const [ro, rw] = c.followers();
+      // Both readonly makes the leader readonly: an observable sign that it knows about ro.
+      ro!.enterReadonlyMode();
+      rw!.enterReadonlyMode();
+      await waitFor(() => (leader.readonly() ? true : undefined), DEADLINE_MS, "leader readonly");
+      rw!.leaveReadonlyMode();
+      await waitFor(() => (leader.readonly() ? undefined : true), DEADLINE_MS, "leader writable");
+      const before = ro!.describe().lastIndex;
+      await c.apply(leader, 5, "ro");
+      // nothing must arrive: give it several heartbeat rounds
+      await sleep(300);
+      assert.equal(ro!.describe().lastIndex, before, "the readonly follower got no data");
+      assert.ok(rw!.describe().lastIndex >= before + 5);
+      ro!.leaveReadonlyMode();
+      await c.ensureSame();
+    } finally {
+      await c.stopAll();
+    }
+  });
+});
+
+describe("braft parity: onLeaderStart order", () => {
+  it("onLeaderStart runs right after the term's first entry, before later entries of the same batch", async () => {
+    // Two of three peers run. The follower's acks are cut as soon as it accepts the leader
+    // (its slow disk holds the first ack back), so the leader's first entry and a write made
+    // right after the election commit together, in one batch, once the link is back (the
+    // leader then probes again from the first entry, sending both).
+    const peers = peerIds(3, 5540);
+    const c = new Cluster("pleaderstart", peers, { storage: "faultmem", electionTimeoutMs: 3000 });
+    try {
+      const fsms = new Map<string, RecFsm>();
+      for (const p of peers.slice(0, 2)) {
+        const fsm = new RecFsm();
+        fsm.onStart = (ctx) => {
+          if (ctx.leaderId !== null) c.net.cut(p.endpoint, ctx.leaderId.endpoint);
+        };
+        fsms.set(p.key(), fsm);
+        setDiskDelay(c.diskPath(p), 150);
+        await c.start(p, { fsm });
+      }
+      const leader = await waitFor(
+        () => [...c.nodes.values()].find((n) => n.isLeader()),
+        DEADLINE_MS,
+        "a leader",
+      );
+      const term = leader.term();
+      const write = applyStatus(leader, "first-write");
+      const follower = c.followers()[0]!;
+      const firstIndex = leader.describe().lastLogId.index; // the write's index
+      // the follower stored the first entry; its ack went into the cut link
+      await waitFor(
+        () => (follower.describe().lastIndex >= firstIndex - 1 ? true : undefined),
+        DEADLINE_MS,
+        "the follower to store the first entry",
+      );
+      for (const p of peers) setDiskDelay(c.diskPath(p), 0);
+      c.net.heal();
+      assert.ok((await write).ok());
+      assert.equal(leader.term(), term);
+      const ev = fsms.get(leader.nodeId().key())!.events;
+      const start = ev.indexOf(`leaderStart ${term}`);
+      const applyWrite = ev.indexOf("apply first-write");
+      assert.ok(start >= 0 && applyWrite >= 0, JSON.stringify(ev));
+      assert.ok(start < applyWrite, `onLeaderStart after a later entry: ${JSON.stringify(ev)}`);
+    } finally {
+      for (const p of peers) setDiskDelay(c.diskPath(p), 0);
+      await c.stopAll();
+    }
+  });
+});
+
+describe("braft parity: more test_node scenarios", () => {
+  it("transfer_should_work_after_install_snapshot (32): a peer recovered by InstallSnapshot becomes the transfer target", async () => {
+    const peers = peerIds(3, 5550);
+    const c = new Cluster("ptransinstall", peers);
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 10, "a");
+      const lagger = c.followers()[0]!.nodeId();
+      await c.stop(lagger);
+      await c.apply(leader, 10, "b");
+      await leader.snapshot();
+      await c.apply(leader, 10, "c");
+      await leader.snapshot();
+      await c.start(lagger, { fsm: new RecFsm() });
+      await c.ensureSame();
+      assert.equal(rec(c, lagger).snapshotsLoaded, 1, "recovered by InstallSnapshot");
+      // EHOSTUNREACH until the restarted peer has answered (braft consecutive_error_times)
+      await waitFor(
+        () => (leader.transferLeadershipTo(lagger).ok() ? true : undefined),
+        DEADLINE_MS,
+        "the transfer to start",
+      );
+      const next = await waitFor(
+        () => otherLeader(c, leader.nodeId()),
+        DEADLINE_MS,
+        "the target to lead",
+      );
+      assert.ok(next.nodeId().equals(lagger));
+      await c.apply(next, 5, "d");
+      await c.ensureSame();
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("append_entries_when_follower_is_in_error_state (33): an errored follower does not break the group; restarted, it converges", async () => {
+    const peers = peerIds(5, 5560);
+    const c = new Cluster("perrfollower", peers);
+    try {
+      for (const p of peers) await c.start(p);
+      let leader = await c.waitLeader();
+      await c.apply(leader, 10);
+      const bad = c.followers()[0]!;
+      c.fsm(bad.nodeId()).throwOnApplyAt = leader.appliedIndex() + 1;
+      await c.apply(leader, 1, "poison");
+      await waitFor(
+        () => (bad.state() === NodeState.ERROR ? true : undefined),
+        DEADLINE_MS,
+        "the follower to go to ERROR",
+      );
+      assert.equal((await applyStatus(bad, "x")).code, RaftError.EPERM, "braft: EPERM");
+      const oldLeader = leader.nodeId();
+      const term = leader.term();
+      await c.stop(oldLeader);
+      leader = await c.waitLeader();
+      assert.ok(leader.term() > term);
+      await c.apply(leader, 10, "again");
+      await c.stop(bad.nodeId());
+      await c.start(bad.nodeId());
+      await c.start(oldLeader);
+      await c.ensureSame();
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("restart_without_stable_meta (13): a follower restarted without its term and vote rejoins", async () => {
+    const peers = peerIds(3, 5570);
+    const c = new Cluster("pnometa", peers);
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 10);
+      const f = c.followers()[0]!.nodeId();
+      await c.stop(f);
+      // same log and snapshots, fresh (empty) meta storage: term 1, no vote
+      await c.start(f, { extra: { raftMetaUri: `memory://${c.name}/nometa-${f.port}` } });
+      await c.apply(leader, 10, "after");
+      await c.ensureSame();
+      assert.equal(c.nodes.get(f.key())!.term(), leader.term());
+    } finally {
+      await c.stopAll();
+    }
+  });
+});
