@@ -152,7 +152,9 @@ function viewOf(payload: ConfigurationPayload): ConfView {
  *    `rd.entries` (truncating the stored log from `rd.entries[0].index`), then `rd.hardState`;
  *    the storage seen by the core must reflect these writes before step 5;
  * 3. only after that, send `rd.messagesAfterPersist` (vote grants, append acks — Raft's
- *    "no acknowledgement before the state it depends on is durable");
+ *    "no acknowledgement before the state it depends on is durable"); read the array only
+ *    now, not before persisting: a `step` in the meantime that cuts the log withdraws, in
+ *    place, the acks that claim the entries it removed;
  * 4. apply `rd.committedEntries` in order, answer `rd.readStates` and `rd.confChangeResults`;
  * 5. call `core.advance(rd)`: it records the persistence (the leader's own ack and a
  *    candidate's own vote count only from here).
@@ -222,12 +224,17 @@ export class RaftCore {
   #pendingConfIndex = 0;
   #transferee = NONE;
   #transferStart = 0;
+  // the lease counts only acks of messages sent from this tick on (braft on_leader_start)
+  #leaseStart = 0;
   #committedInTerm = false;
   #readSeq = 0;
   #pendingReads: PendingRead[] = [];
   #readsBeforeCommit: unknown[] = [];
   #needBcast = false;
   #needHeartbeat = false;
+  // the voter set changed: pending reads and the commit index are re-checked in ready()
+  // (not at once: a configuration is appended from inside the commit path itself)
+  #confRecheck = false;
   #peerPriority = new Map<string, number>();
 
   // candidate state
@@ -242,10 +249,20 @@ export class RaftCore {
   #randomizedTimeout = 0;
 
   #readonly = false;
+  // leaseEnabled and a term > 1 on disk: this node may have acknowledged a leader before it
+  // (re)started, so it refuses votes for T ticks after start (braft FollowerLease::init)
+  readonly #restartLease: boolean;
+  readonly #startTick: number;
 
   // outputs
   #msgs: Message[] = [];
   #msgsAfter: Message[] = [];
+  // `messagesAfterPersist` of the Ready handed out and not yet advanced (the driver sends it
+  // only after persisting, so acks can still be withdrawn from it)
+  #outAfter: Message[] | null = null;
+  // success acks queued in #msgsAfter / #outAfter → the term of the entry at their index
+  // when queued (what they claim the log holds)
+  readonly #ackClaims = new WeakMap<Message, number>();
   #readStates: ReadState[] = [];
   #confResults: ConfChangeResult[] = [];
   #prevHard: HardState;
@@ -284,6 +301,11 @@ export class RaftCore {
     this.#log = new RaftLog(storage, options.applied ?? snap.index);
     const hs = storage.hardState();
     this.#prevHard = hs;
+    // No leader exists in term 1 (the first election makes term 2), and an ack is released
+    // only after the term it answers is durable: a node with term ≤ 1 on disk never
+    // acknowledged a leader, so no lease counts on it (a fresh group elects without delay).
+    this.#restartLease = this.#leaseEnabled && hs.term > 1;
+    this.#startTick = this.#ticks;
     this.#term = Math.max(hs.term, 1); // braft: initial term is 1
     this.#vote = hs.vote;
     this.#confBase = snap.index > 0 || storage.lastIndex() > 0
@@ -416,7 +438,8 @@ export class RaftCore {
 
   /**
    * Leader lease (braft `is_leader_lease_valid`): a quorum acknowledged a message sent less
-   * than T ticks ago, and no other leader can have been elected since.
+   * than T ticks ago, and no other leader can have been elected since. Only messages sent
+   * since this node became leader or last abandoned a leadership transfer count.
    *
    * @returns Whether lease reads are safe now.
    */
@@ -426,7 +449,11 @@ export class RaftCore {
     const acked = jointIndex(
       this.#conf.voters,
       this.#conf.oldVoters,
-      (id) => id === this.#id ? this.#ticks : this.#prs.get(id)?.ackedSentTick ?? -Infinity,
+      (id) => {
+        if (id === this.#id) return this.#ticks;
+        const sent = this.#prs.get(id)?.ackedSentTick ?? -Infinity;
+        return sent >= this.#leaseStart ? sent : -Infinity;
+      },
     );
     return this.#ticks < acked + this.#electionTick - 1;
   }
@@ -488,13 +515,8 @@ export class RaftCore {
     if (m.term > this.#term) {
       if (m.type === "PreVote" || m.type === "RequestVote") {
         const force = m.type === "RequestVote" && m.transfer;
-        const lease = this.#checkQuorum || this.#leaseEnabled;
-        if (
-          lease && !force && this.#leader !== NONE && this.#electionElapsed < this.#electionTick
-        ) {
-          // follower lease: we heard from a live leader within T; ignore (braft rejected_by_lease)
-          return;
-        }
+        // follower lease: ignore (braft rejected_by_lease); a transfer's vote is not held back
+        if (!force && this.#inFollowerLease()) return;
       }
       if (m.type === "PreVote") {
         // never change term for a pre-vote
@@ -736,7 +758,9 @@ export class RaftCore {
   /** Whether `ready()` has anything to hand out. */
   hasReady(): boolean {
     if (this.#readyOut !== null) return false;
-    if (this.#role === "leader" && (this.#needBcast || this.#needHeartbeat)) return true;
+    if (this.#role === "leader" && (this.#needBcast || this.#needHeartbeat || this.#confRecheck)) {
+      return true;
+    }
     if (this.#msgs.length > 0 || this.#msgsAfter.length > 0) return true;
     if (this.#log.unstable.length > 0 || this.#log.pendingSnapshot !== undefined) return true;
     if (this.#log.hasNextCommitted()) return true;
@@ -754,6 +778,12 @@ export class RaftCore {
    */
   ready(): Ready {
     invariant(this.#readyOut === null, "ready() called again before advance()");
+    if (this.#role === "leader" && this.#confRecheck) {
+      // a smaller voter set may already confirm pending reads and commit more
+      this.#confRecheck = false;
+      this.#releaseReads();
+      if (this.#maybeCommit()) this.#needBcast = true;
+    }
     if (this.#role === "leader") {
       if (this.#needBcast) this.#bcastAppend();
       if (this.#needHeartbeat) this.#bcastHeartbeat();
@@ -781,6 +811,8 @@ export class RaftCore {
       this.#prevHard = hard;
     }
     if (this.#log.pendingSnapshot !== undefined) rd.snapshot = this.#log.pendingSnapshot;
+    this.#checkAckClaims(this.#msgsAfter);
+    this.#outAfter = this.#msgsAfter;
     this.#msgs = [];
     this.#msgsAfter = [];
     this.#readStates = [];
@@ -800,6 +832,7 @@ export class RaftCore {
     invariant(this.#readyOut !== null, "advance() without ready()");
     const out = this.#readyOut;
     this.#readyOut = null;
+    this.#outAfter = null;
     if (rd.snapshot !== undefined) this.#log.stableSnapTo(rd.snapshot.index);
     const last = rd.entries[rd.entries.length - 1];
     if (last !== undefined) this.#log.stableTo(last.index, last.term);
@@ -847,6 +880,7 @@ export class RaftCore {
     this.#prs.clear();
     this.#transferee = NONE;
     this.#committedInTerm = false;
+    this.#confRecheck = false;
   }
 
   #leaderStopped(): void {
@@ -956,6 +990,7 @@ export class RaftCore {
     this.#leader = this.#id;
     this.#step = this.#stepLeader;
     this.#tickFn = this.#tickLeader;
+    this.#leaseStart = this.#ticks;
     for (const id of this.#conf.all) this.#prs.set(id, this.#newProgress());
     const self = this.#prs.get(this.#id) ?? this.#newProgress();
     this.#prs.set(this.#id, self);
@@ -1003,7 +1038,11 @@ export class RaftCore {
       for (const [id, pr] of this.#prs) if (id !== this.#id) pr.recentActive = false;
     }
     if (this.#transferee !== NONE && this.#ticks - this.#transferStart >= this.#electionTick) {
-      this.#transferee = NONE; // braft: resume as leader after T
+      // braft: resume as leader after T, restarting the lease (on_leader_start). The target
+      // may have won a term with votes that a transfer's RequestVote gets despite the voters'
+      // follower lease, so acks of anything sent before now prove nothing.
+      this.#transferee = NONE;
+      this.#leaseStart = this.#ticks;
     }
     if (this.#confChange?.stage === "catchup") this.#checkCatchup();
     if (this.#heartbeatElapsed >= this.#heartbeatTick) {
@@ -1034,6 +1073,17 @@ export class RaftCore {
   }
 
   // ---------------------------------------------------------------- voting
+
+  /**
+   * Follower lease (vote stickiness): a leader we heard from within T may count on us, so no
+   * other candidate gets our (pre-)vote. With `leaseEnabled`, a restart counts as having just
+   * heard from a leader: before the crash we may have acknowledged one whose lease still runs.
+   */
+  #inFollowerLease(): boolean {
+    if (this.#restartLease && this.#ticks - this.#startTick < this.#electionTick) return true;
+    return (this.#checkQuorum || this.#leaseEnabled) && this.#leader !== NONE &&
+      this.#electionElapsed < this.#electionTick;
+  }
 
   #handleVote(m: Message & { type: "PreVote" | "RequestVote" }): void {
     const pre = m.type === "PreVote";
@@ -1128,7 +1178,9 @@ export class RaftCore {
         pr.lastRespTick = this.#ticks;
         if (pr.state !== "snapshot") return;
         if (m.success) {
-          pr.maybeUpdate(m.index);
+          // like an append ack: a late answer to a heartbeat sent before the install must not
+          // be taken for a wiped follower (it would lower match and send a second snapshot)
+          if (pr.maybeUpdate(m.index)) pr.lastAckTick = this.#ticks;
           pr.becomeProbe();
           if (this.#maybeCommit()) this.#needBcast = true;
         } else {
@@ -1155,7 +1207,7 @@ export class RaftCore {
     hintIndex = 0,
     hintTerm = 0,
   ): void {
-    this.#sendAfter({
+    this.#sendAck({
       type: "AppendEntriesResp",
       from: this.#id,
       to: m.from,
@@ -1194,6 +1246,7 @@ export class RaftCore {
           ci > log.committed,
           () => `conflict at committed index ${ci} <= ${log.committed}`,
         );
+        if (ci <= log.lastIndex()) this.#withdrawAcks(ci); // the suffix from ci is replaced
         const from = ci - m.prevLogIndex - 1;
         this.#truncateConfs(ci);
         const tail = m.entries.slice(from);
@@ -1213,7 +1266,7 @@ export class RaftCore {
     const meta = m.meta;
     const log = this.#log;
     const resp = (success: boolean, index: number): void =>
-      this.#sendAfter({
+      this.#sendAck({
         type: "InstallSnapshotResp",
         from: this.#id,
         to: m.from,
@@ -1230,6 +1283,8 @@ export class RaftCore {
       resp(true, meta.index);
       return;
     }
+    // The log is replaced: only what was committed (and so is in the snapshot) stays true.
+    this.#withdrawAcks(log.committed + 1);
     log.restore(meta);
     this.#confBase = { index: meta.index, term: meta.term, conf: meta.conf };
     this.#confs = [];
@@ -1576,7 +1631,10 @@ export class RaftCore {
   #refreshConf(): void {
     const rec = this.#confs[this.#confs.length - 1] ?? this.#confBase;
     this.#conf = viewOf(rec.conf);
-    if (this.#role === "leader") this.#syncProgress();
+    if (this.#role === "leader") {
+      this.#syncProgress();
+      this.#confRecheck = true;
+    }
   }
 
   #syncProgress(): void {
@@ -1601,6 +1659,48 @@ export class RaftCore {
     this.#msgsAfter.push(m);
   }
 
+  // Invariant (acknowledgements): a success AppendEntriesResp / InstallSnapshotResp with
+  // `index = i` claims "my log holds the leader's entries up to i". It is released only after
+  // the Ready that carries it is persisted, and the core keeps stepping meanwhile, so a later
+  // step may replace the entries it claims (a conflicting append from a newer leader, an
+  // installed snapshot). Whenever the log loses entries from index p on, every queued success
+  // ack with index ≥ p is withdrawn — from the queue and from the outstanding Ready (the
+  // driver reads `messagesAfterPersist` only after persisting). Withdrawing an ack is always
+  // safe: the leader retries. `#checkAckClaims` asserts the invariant when a Ready is built.
+
+  /** Queues an AppendEntriesResp / InstallSnapshotResp after persistence, noting its claim. */
+  #sendAck(m: Message & { type: "AppendEntriesResp" | "InstallSnapshotResp" }): void {
+    if (m.success && m.index > this.#log.committed) {
+      const t = this.#log.term(m.index);
+      if (t !== undefined) this.#ackClaims.set(m, t);
+    }
+    this.#sendAfter(m);
+  }
+
+  /** The log loses its entries from `from` on: withdraw every success ack claiming them. */
+  #withdrawAcks(from: number): void {
+    const keep = (m: Message): boolean =>
+      !((m.type === "AppendEntriesResp" || m.type === "InstallSnapshotResp") && m.success &&
+        m.index >= from);
+    retain(this.#msgsAfter, keep);
+    if (this.#outAfter !== null) retain(this.#outAfter, keep);
+  }
+
+  /** Asserts that every success ack in `msgs` claims only what the log holds now. */
+  #checkAckClaims(msgs: readonly Message[]): void {
+    for (const m of msgs) {
+      const t = this.#ackClaims.get(m);
+      if (t === undefined || (m.type !== "AppendEntriesResp" && m.type !== "InstallSnapshotResp")) {
+        continue;
+      }
+      const i = m.index;
+      invariant(
+        i <= this.#log.committed || this.#log.term(i) === t,
+        () => `ack to ${m.to} claims ${i}@${t} but the log has term ${this.#log.term(i)} there`,
+      );
+    }
+  }
+
   /**
    * Records a peer's election priority (learned out of band, e.g. from configuration).
    *
@@ -1610,6 +1710,13 @@ export class RaftCore {
   setPeerPriority(id: string, priority: number): void {
     this.#peerPriority.set(id, priority);
   }
+}
+
+/** Keeps the elements of `a` that satisfy `keep`, in place. */
+function retain<T>(a: T[], keep: (x: T) => boolean): void {
+  let n = 0;
+  for (const x of a) if (keep(x)) a[n++] = x;
+  a.length = n;
 }
 
 function hardEqual(a: HardState, b: HardState): boolean {

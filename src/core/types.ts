@@ -202,7 +202,8 @@ export interface ConfChangeResult {
  * 1. send `messages` now;
  * 2. persist `snapshot` (install it), then `entries` (truncating any suffix from
  *    `entries[0].index` first), then `hardState` — all durably;
- * 3. only then send `messagesAfterPersist`;
+ * 3. only then send `messagesAfterPersist` (read it only then: the core withdraws from it, in
+ *    place, acknowledgements of entries that a later `step` removed from the log);
  * 4. apply `committedEntries` (in order) and handle the other fields;
  * 5. call `advance(ready)`.
  */
@@ -217,7 +218,11 @@ export interface Ready {
   readonly snapshot?: SnapshotMeta;
   /** Messages that may be sent at once (they depend on nothing unpersisted). */
   readonly messages: readonly Message[];
-  /** Messages to send only after everything above is durable (acks, votes). */
+  /**
+   * Messages to send only after everything above is durable (acks, votes). Read it after
+   * persisting: until `advance`, the core may withdraw acks from it whose entries a later
+   * step replaced.
+   */
   readonly messagesAfterPersist: readonly Message[];
   /** Committed entries to apply, in order. */
   readonly committedEntries: readonly LogEntry[];

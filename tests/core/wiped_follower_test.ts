@@ -4,10 +4,11 @@
  * acknowledged, and replicate to it from scratch.
  */
 
-import { it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ChunkChain } from "../../src/bytes/chunk_chain.ts";
 import { MemoryCoreStorage } from "../../src/core/mod.ts";
+import type { Message } from "../../src/core/types.ts";
 import { key, ManualNet } from "./manual_net.ts";
 
 it("a follower whose storage was wiped is replicated to again from index 1", () => {
@@ -32,4 +33,54 @@ it("a follower whose storage was wiped is replicated to again from index 1", () 
   assert.deepEqual(net.terms(victim), net.terms(leader));
   assert.ok(net.core(leader).isLeader());
   assert.equal(net.core(leader).followers().find((f) => f.id === victim)!.match, last);
+});
+
+describe("InstallSnapshot answers in the wiped-follower bookkeeping", () => {
+  it("a stale heartbeat answer after the snapshot answer does not cause a second snapshot", () => {
+    const net = new ManualNet(3);
+    const leader = net.core(key(1));
+    const f = key(3);
+    net.elect(key(1));
+    for (let i = 0; i < 3; i++) leader.propose(ChunkChain.from(`a${i}`));
+    net.stabilize();
+    for (let i = 0; i < 5; i++) leader.propose(ChunkChain.from(`b${i}`));
+    net.stabilize([f]);
+    const snapIndex = leader.appliedIndex();
+    net.storages.get(key(1))!.compact(leader.snapshotMetaAt(snapIndex));
+    assert.ok(leader.firstIndex() > net.core(f).lastIndex() + 1);
+    net.drop((m) => m.to === f || m.from === f);
+    const isHbResp = (m: Message): boolean =>
+      m.type === "AppendEntriesResp" && m.heartbeat && m.from === f;
+    const isHb = (m: Message): boolean => m.type === "AppendEntries" && m.heartbeat && m.to === f;
+    const snaps = (): number =>
+      net.readies.get(key(1))!.flatMap((rd) => rd.messages).filter((m) =>
+        m.type === "InstallSnapshot" && m.to === f
+      ).length;
+    // heartbeat answers (and the probes they trigger) lead the leader to InstallSnapshot
+    const notSnap = (m: Message): boolean => m.type !== "InstallSnapshot";
+    for (let i = 0; i < 10 && snaps() === 0; i++) {
+      leader.tick();
+      net.drain();
+      net.deliver(notSnap);
+      net.deliver(notSnap);
+    }
+    assert.equal(snaps(), 1);
+    net.drop(notSnap);
+    // a later heartbeat is answered before the install; that answer is delayed
+    leader.tick();
+    net.drain();
+    net.deliver(isHb);
+    const held = net.queue.filter(isHbResp);
+    assert.equal(held.length, 1);
+    net.queue = net.queue.filter((m) => !isHbResp(m));
+    net.deliver((m) => m.type === "InstallSnapshot"); // installed, answered
+    net.deliver((m) => m.type === "InstallSnapshotResp");
+    const match = (): number => leader.followers().find((x) => x.id === f)!.match;
+    assert.ok(match() >= snapIndex);
+    leader.step(held[0]!); // the stale answer arrives last
+    net.stabilize();
+    assert.equal(snaps(), 1, "no second snapshot");
+    assert.equal(match(), leader.lastIndex());
+    assert.deepEqual(net.terms(f).slice(snapIndex), net.terms(key(1)).slice(snapIndex));
+  });
 });
