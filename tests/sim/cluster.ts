@@ -134,6 +134,12 @@ export function entryKey(e: LogEntry): string {
   return `n:${e.term}`;
 }
 
+/** Keeps about the last 128 packets of one kind. */
+function remember(h: Packet[], p: Packet): void {
+  if (h.length >= 160) h.splice(0, 32);
+  h.push(p);
+}
+
 /**
  * The simulated cluster.
  */
@@ -175,8 +181,12 @@ export class Cluster {
   readonly #opts: ClusterOptions;
   #packets: Packet[] = [];
   #seq = 0;
-  /** Recent AppendEntries and InstallSnapshot packets, for adversarial replays. */
-  #history: Packet[] = [];
+  /** Recent packets for adversarial replays: any AppendEntries, those with entries, snapshots. */
+  readonly #history: Record<"stale" | "shorten" | "snapshot", Packet[]> = {
+    stale: [],
+    shorten: [],
+    snapshot: [],
+  };
   /** Packets held by blocked links until they heal. */
   #held: Packet[] = [];
   readonly #leaders = new Map<number, string>();
@@ -399,8 +409,12 @@ export class Cluster {
       if (msg.type === "AppendEntries" || msg.type === "InstallSnapshot") {
         const p: Packet = { at: 0, seq: 0, msg };
         if (snap !== undefined) p.snap = snap;
-        if (this.#history.length >= 256) this.#history.splice(0, 64);
-        this.#history.push(p);
+        const h = this.#history;
+        if (msg.type === "InstallSnapshot") remember(h.snapshot, p);
+        else {
+          remember(h.stale, p);
+          if (msg.entries.length > 0) remember(h.shorten, p);
+        }
       }
     }
   }
@@ -415,20 +429,9 @@ export class Cluster {
    * @returns Whether a packet was re-sent.
    */
   replay(kind: "stale" | "shorten" | "snapshot"): boolean {
-    const h = this.#history;
-    let p: Packet | undefined;
-    for (let tries = 0; tries < 8 && h.length > 0; tries++) {
-      const q = h[h.length - 1 - this.prng.int(Math.min(h.length, 64))]!;
-      if (kind === "snapshot" ? q.msg.type !== "InstallSnapshot" : q.msg.type !== "AppendEntries") {
-        continue;
-      }
-      if (kind === "shorten" && (q.msg.type !== "AppendEntries" || q.msg.entries.length === 0)) {
-        continue;
-      }
-      p = q;
-      break;
-    }
-    if (p === undefined) return false;
+    const h = this.#history[kind];
+    if (h.length === 0) return false;
+    const p = h[h.length - 1 - this.prng.int(h.length)]!;
     let msg = p.msg;
     if (kind === "shorten" && msg.type === "AppendEntries") {
       msg = { ...msg, entries: msg.entries.slice(0, this.prng.int(msg.entries.length)) };
