@@ -168,6 +168,11 @@ export class Cluster {
    * messages from both sides of the partition.
    */
   holdRate = 0;
+  /**
+   * Probability that an AppendEntries with entries is overtaken by a copy of itself with
+   * entries cut off at the end but the commit field kept (so it commits past its last entry).
+   */
+  shortenRate = 0;
   /** Blocked directed links "from>to". */
   readonly blocked: Set<string> = new Set();
   /** Writes acknowledged to a client: index → entry key. */
@@ -405,6 +410,15 @@ export class Cluster {
         const p: Packet = { at: this.now + this.prng.range(lo, hi), seq: this.#seq++, msg };
         if (snap !== undefined) p.snap = snap;
         this.#packets.push(p);
+      }
+      if (
+        msg.type === "AppendEntries" && msg.entries.length > 0 && this.shortenRate > 0 &&
+        this.prng.chance(this.shortenRate)
+      ) {
+        // a shortened copy (entries cut at the end, commit kept) overtakes the original
+        const short = { ...msg, entries: msg.entries.slice(0, this.prng.int(msg.entries.length)) };
+        this.#packets.push({ at: this.now + lo, seq: this.#seq++, msg: short });
+        this.count("shortened");
       }
       if (msg.type === "AppendEntries" || msg.type === "InstallSnapshot") {
         const p: Packet = { at: 0, seq: 0, msg };

@@ -69,6 +69,7 @@ export function runSchedule(seed: number): ScheduleStats {
   const rng = c.prng;
   const adversarial = rng.pick([0, 0.01, 0.03, 0.08]);
   c.holdRate = rng.pick([0, 0.5, 1]);
+  c.shortenRate = rng.pick([0, 0.02, 0.1]);
   const stats = { confChanges: 0, snapshots: 0 };
   try {
     if (mode === "chaos") chaos(c, adversarial, stats);
@@ -81,6 +82,7 @@ export function runSchedule(seed: number): ScheduleStats {
     throw new Error(
       `Simulation failed for seed ${seed}\nReplay: ${replayCommand(seed)}\n${msg}\n` +
         `mode ${mode}, adversarial ${adversarial}, hold ${c.holdRate}, ` +
+        `shorten ${c.shortenRate}, ` +
         `options ${JSON.stringify(opts)}`,
     );
   }
