@@ -68,7 +68,7 @@ export function runSchedule(seed: number): ScheduleStats {
   const c = new Cluster(opts);
   const rng = c.prng;
   const adversarial = rng.pick([0, 0.01, 0.03, 0.08]);
-  c.holdRate = rng.pick([0, 0.5, 1]);
+  c.holdRate = rng.pick([0, 0.5, 1, 1]);
   c.shortenRate = rng.pick([0, 0.02, 0.1]);
   const stats = { confChanges: 0, snapshots: 0 };
   try {
@@ -189,12 +189,15 @@ function figure8(c: Cluster, adversarial: number, stats: { snapshots: number }):
     const conf = c.node(l).core!.configuration();
     const members = [...conf.peers].map((p) => p.key()).filter((id) => id !== l);
     const quorum = (members.length + 1 >> 1) + 1;
-    // the leader and fewer than quorum - 1 followers: a minority
-    const minority = rng.shuffle(members).slice(0, rng.int(quorum - 1));
+    const how = rng.pick(["crash", "cut off", "keeps leading", "keeps leading"]);
+    // the leader and at most quorum - 2 followers: a minority (one follower at least when
+    // the old leader keeps leading it, so that follower hears both leaders)
+    const max = quorum - 2;
+    const size = how === "keeps leading" && max > 0 ? rng.range(1, max) : rng.int(max + 1);
+    const minority = rng.shuffle(members).slice(0, size);
     c.partition([l, ...minority]);
     for (let k = rng.range(1, 3); k > 0; k--) c.propose();
     run(rng.range(1, 16));
-    const how = rng.pick(["crash", "cut off", "keeps leading"]);
     if (how === "crash") c.crash(l);
     if (how !== "keeps leading") {
       c.heal();
@@ -211,12 +214,12 @@ function figure8(c: Cluster, adversarial: number, stats: { snapshots: number }):
     if (how === "keeps leading") {
       // heal while both leaders' AppendEntries are in flight to the minority
       for (let i = rng.range(0, 10); i > 0; i--) {
-        if (rng.chance(0.5)) c.propose(undefined, l);
+        if (rng.chance(0.8)) c.propose(undefined, l);
         run(1);
       }
       c.heal();
       for (let i = rng.range(0, 10); i > 0; i--) {
-        if (rng.chance(0.5)) c.propose(undefined, l);
+        if (rng.chance(0.8)) c.propose(undefined, l);
         run(1);
       }
     }
