@@ -66,6 +66,11 @@ const SCHEMAS: Record<Message["type"], Record<string, FieldKind>> = {
   TimeoutNow: {},
   TimeoutNowResp: { success: "bool" },
 };
+// Fields a message may lack (older senders, or nothing to say).
+const OPTIONAL: Partial<Record<Message["type"], Record<string, FieldKind>>> = {
+  RequestVote: { disruptedTerm: "int" },
+  TimeoutNow: { leaderSteppedDown: "bool" },
+};
 
 /**
  * Encodes a message for `groupId` into one frame.
@@ -148,6 +153,9 @@ export function decodeMessage(frame: Uint8Array): MessageEnvelope {
   const out: Record<string, unknown> = { type: messageType };
   for (const [field, kind] of Object.entries({ ...BASE, ...SCHEMAS[messageType] })) {
     out[field] = checkField(messageType, field, kind, raw[field]);
+  }
+  for (const [field, kind] of Object.entries(OPTIONAL[messageType] ?? {})) {
+    if (raw[field] !== undefined) out[field] = checkField(messageType, field, kind, raw[field]);
   }
   let offset = PREFIX + headerLength;
   if (messageType === "AppendEntries") {

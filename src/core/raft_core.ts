@@ -240,7 +240,12 @@ export class RaftCore {
   // candidate state
   readonly #votes = new Map<string, boolean>();
   #selfVotePending = false;
+  // the own vote is durable; it counts once the follower lease allows it (#maybeGrantSelf)
+  #selfVoteDurable = false;
   #transferCampaign = false;
+  // this campaign knows that the leader of this term stepped down (braft disrupted_leader);
+  // 0 = none. Sent in RequestVote: voters still in that term may skip their follower lease.
+  #disruptedTerm = 0;
 
   // timers
   #ticks = 1; // starts at 1 so that "0" means "never" in progress bookkeeping
@@ -249,10 +254,14 @@ export class RaftCore {
   #randomizedTimeout = 0;
 
   #readonly = false;
-  // leaseEnabled and a term > 1 on disk: this node may have acknowledged a leader before it
-  // (re)started, so it refuses votes for T ticks after start (braft FollowerLease::init)
-  readonly #restartLease: boolean;
-  readonly #startTick: number;
+  // Follower lease (leaseEnabled): the tick this node last accepted a message of a leader —
+  // acks up to then may count towards that leader's lease — and who that leader was. Not
+  // reset by campaigning (braft FollowerLease), only by becoming leader or a disruption.
+  // A node restarted with a term > 1 on disk may have acknowledged a leader just before, so
+  // its lease starts at the start (braft FollowerLease::init).
+  #leaderContactTick = -Infinity;
+  #lastLeader = NONE;
+  #lastLeaderTerm = 0;
 
   // outputs
   #msgs: Message[] = [];
@@ -304,8 +313,7 @@ export class RaftCore {
     // No leader exists in term 1 (the first election makes term 2), and an ack is released
     // only after the term it answers is durable: a node with term ≤ 1 on disk never
     // acknowledged a leader, so no lease counts on it (a fresh group elects without delay).
-    this.#restartLease = this.#leaseEnabled && hs.term > 1;
-    this.#startTick = this.#ticks;
+    if (this.#leaseEnabled && hs.term > 1) this.#leaderContactTick = this.#ticks;
     this.#term = Math.max(hs.term, 1); // braft: initial term is 1
     this.#vote = hs.vote;
     this.#confBase = snap.index > 0 || storage.lastIndex() > 0
@@ -514,9 +522,8 @@ export class RaftCore {
   step(m: Message): void {
     if (m.term > this.#term) {
       if (m.type === "PreVote" || m.type === "RequestVote") {
-        const force = m.type === "RequestVote" && m.transfer;
-        // follower lease: ignore (braft rejected_by_lease); a transfer's vote is not held back
-        if (!force && this.#inFollowerLease()) return;
+        // follower lease: ignore (braft rejected_by_lease) unless the request may skip it
+        if (!this.#skipsFollowerLease(m) && this.#inFollowerLease()) return;
       }
       if (m.type === "PreVote") {
         // never change term for a pre-vote
@@ -717,6 +724,35 @@ export class RaftCore {
   }
 
   /**
+   * Leader only: steps down at once and wakes the most caught-up voter with a TimeoutNow that
+   * says the leader stepped down (braft `step_down(…, wakeup_a_candidate)` on shutdown), so
+   * it is elected without waiting for the voters' follower leases. Pending reads and
+   * membership changes fail with EPERM.
+   *
+   * @returns OK, or EPERM if not leader.
+   *
+   * @example
+   * ```ts
+   * import { RaftCore, MemoryCoreStorage } from "./mod.ts";
+   * import { Configuration } from "../conf/configuration.ts";
+   * import { Prng } from "../util/prng.ts";
+   * import { RaftError } from "../errors/status.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const core = new RaftCore({
+   *   id: "a:1:0", storage: new MemoryCoreStorage(), prng: new Prng(1),
+   *   initialConf: { peers: Configuration.parse("a:1:0,b:1:0") },
+   * });
+   * assert.equal(core.stepDownAndWakeCandidate().code, RaftError.EPERM);
+   * ```
+   */
+  stepDownAndWakeCandidate(): Status {
+    if (this.#role !== "leader") return new Status(RaftError.EPERM, "Not leader");
+    this.#stepDownAndWake();
+    return Status.OK();
+  }
+
+  /**
    * Starts an election now (braft `vote()`; tests): pre-vote first.
    */
   campaign(): void {
@@ -842,7 +878,8 @@ export class RaftCore {
       this.#log.applied = Math.max(this.#log.applied, applied.index);
     }
     if (out.selfVoteTerm === this.#term && this.#role === "candidate") {
-      this.#recordVote(this.#id, true);
+      this.#selfVoteDurable = true;
+      this.#maybeGrantSelf();
     }
     if (this.#role === "leader") {
       const self = this.#prs.get(this.#id);
@@ -875,7 +912,9 @@ export class RaftCore {
     this.#randomizedTimeout = this.#electionTick + this.#prng.int(this.#maxDelay + 1);
     this.#votes.clear();
     this.#selfVotePending = false;
+    this.#selfVoteDurable = false;
     this.#transferCampaign = false;
+    this.#disruptedTerm = 0;
     if (this.#role === "leader") this.#leaderStopped();
     this.#prs.clear();
     this.#transferee = NONE;
@@ -922,7 +961,7 @@ export class RaftCore {
     return stable.peers.contains(this.#id) || (stable.oldPeers?.contains(this.#id) ?? false);
   }
 
-  #campaign(kind: "prevote" | "election" | "transfer"): void {
+  #campaign(kind: "prevote" | "election" | "transfer", leaderSteppedDown = false): void {
     if (!this.#promotable()) return;
     const voters = [...new Set([...this.#conf.voters, ...this.#conf.oldVoters])];
     if (kind === "prevote") {
@@ -946,25 +985,18 @@ export class RaftCore {
       this.#tally();
       return;
     }
+    // TimeoutNow from a leader that already stepped down (removed): its term is disrupted
+    const disrupted = leaderSteppedDown ? this.#term : 0;
     this.#reset(this.#term + 1);
     this.#role = "candidate";
     this.#step = this.#stepCandidate;
     this.#tickFn = this.#tickElection;
     this.#vote = this.#id;
-    this.#selfVotePending = true; // counted once the vote is durable (advance)
+    this.#selfVotePending = true; // counted once durable (advance) and the lease allows it
     this.#transferCampaign = kind === "transfer";
-    for (const id of voters) {
-      if (id === this.#id) continue;
-      this.#sendAfter({
-        type: "RequestVote",
-        from: this.#id,
-        to: id,
-        term: this.#term,
-        lastLogIndex: this.#log.lastIndex(),
-        lastLogTerm: this.#log.lastTerm(),
-        transfer: kind === "transfer",
-      });
-    }
+    this.#disruptedTerm = disrupted;
+    if (disrupted > 0) this.#leaderContactTick = -Infinity;
+    this.#requestVotes(voters);
   }
 
   #recordVote(from: string, granted: boolean): void {
@@ -991,6 +1023,7 @@ export class RaftCore {
     this.#step = this.#stepLeader;
     this.#tickFn = this.#tickLeader;
     this.#leaseStart = this.#ticks;
+    this.#leaderContactTick = -Infinity; // braft: the follower lease resets on leader start
     for (const id of this.#conf.all) this.#prs.set(id, this.#newProgress());
     const self = this.#prs.get(this.#id) ?? this.#newProgress();
     this.#prs.set(this.#id, self);
@@ -1019,6 +1052,13 @@ export class RaftCore {
 
   #tickElection(): void {
     this.#electionElapsed++;
+    if (this.#role === "candidate" && this.#selfVoteDurable && !this.#votes.has(this.#id)) {
+      this.#maybeGrantSelf();
+      // voters that ignored us within their lease may vote now that ours ran out
+      if (this.#role === "candidate" && this.#votes.has(this.#id)) {
+        this.#requestVotes(this.#unanswered());
+      }
+    }
     if (this.#electionElapsed >= this.#randomizedTimeout) {
       this.#electionElapsed = 0;
       if (this.#priority <= 0 && this.#role === "follower") return;
@@ -1038,9 +1078,10 @@ export class RaftCore {
       for (const [id, pr] of this.#prs) if (id !== this.#id) pr.recentActive = false;
     }
     if (this.#transferee !== NONE && this.#ticks - this.#transferStart >= this.#electionTick) {
-      // braft: resume as leader after T, restarting the lease (on_leader_start). The target
-      // may have won a term with votes that a transfer's RequestVote gets despite the voters'
-      // follower lease, so acks of anything sent before now prove nothing.
+      // braft: resume as leader after T, restarting the lease (on_leader_start): acks of
+      // messages sent before now do not count. A TimeoutNow still in flight can still make
+      // the target campaign; it then wins only after this node stepped down (it grants the
+      // transfer's vote request) or the voters' follower leases ran out (#skipsFollowerLease).
       this.#transferee = NONE;
       this.#leaseStart = this.#ticks;
     }
@@ -1074,15 +1115,89 @@ export class RaftCore {
 
   // ---------------------------------------------------------------- voting
 
+  // Lease safety invariant. While a leader L's lease is valid, no voter whose acknowledgement
+  // counted towards that lease grants a vote in a higher term, unless L has irrevocably
+  // stepped down. (A leader's lease counts acks of messages sent less than T - 1 ticks ago;
+  // the voter received them no earlier, and refuses votes for T ticks after receiving.)
+  // How each vote keeps it:
+  // - a follower refuses (pre-)votes while #inFollowerLease(), which campaigning does not end;
+  // - a candidate counts its own vote only once its own follower lease ran out or the leader
+  //   it followed has voted for it (#maybeGrantSelf);
+  // - a vote request skips the lease only if it is addressed to the leader itself for a
+  //   transfer (the leader steps down by granting it), or if it names as disrupted the term
+  //   of the voter: the leader of that term — the only leader the voter can have acknowledged
+  //   since its acks to earlier leaders stopped counting — voted in a higher term or sent
+  //   TimeoutNow after stepping down, so it has stepped down for good (#skipsFollowerLease);
+  // - a leader serves no lease read while transferring, and restarts its lease when it
+  //   abandons a transfer (#tickLeader).
+
   /**
    * Follower lease (vote stickiness): a leader we heard from within T may count on us, so no
-   * other candidate gets our (pre-)vote. With `leaseEnabled`, a restart counts as having just
-   * heard from a leader: before the crash we may have acknowledged one whose lease still runs.
+   * other candidate gets our (pre-)vote. With `leaseEnabled` it runs T ticks from the last
+   * message accepted from a leader (or from a restart), whatever role this node has since.
    */
   #inFollowerLease(): boolean {
-    if (this.#restartLease && this.#ticks - this.#startTick < this.#electionTick) return true;
+    if (this.#leaseEnabled && this.#ticks - this.#leaderContactTick < this.#electionTick) {
+      return true;
+    }
     return (this.#checkQuorum || this.#leaseEnabled) && this.#leader !== NONE &&
       this.#electionElapsed < this.#electionTick;
+  }
+
+  /**
+   * Whether a higher-term vote request may skip the follower lease (see the invariant above).
+   * Naming this node's term as disrupted also ends the lease for good (braft `expire()`).
+   */
+  #skipsFollowerLease(m: Message & { type: "PreVote" | "RequestVote" }): boolean {
+    if (m.type !== "RequestVote") return false;
+    if (m.disruptedTerm === this.#term && this.#role !== "leader") {
+      this.#leaderContactTick = -Infinity;
+      return true;
+    }
+    // without leases the transfer's vote is not held back anywhere (nothing to protect)
+    return m.transfer && (this.#role === "leader" || !this.#leaseEnabled);
+  }
+
+  /** A message of the leader of this term was accepted: our acks may count for its lease. */
+  #heardFromLeader(from: string): void {
+    this.#electionElapsed = 0;
+    this.#leader = from;
+    this.#lastLeader = from;
+    this.#lastLeaderTerm = this.#term;
+    this.#leaderContactTick = this.#ticks;
+  }
+
+  /** Counts the durable own vote once the follower lease allows it. */
+  #maybeGrantSelf(): void {
+    if (this.#role !== "candidate" || !this.#selfVoteDurable || this.#votes.has(this.#id)) {
+      return;
+    }
+    if (this.#leaseEnabled && this.#ticks - this.#leaderContactTick < this.#electionTick) return;
+    this.#recordVote(this.#id, true);
+  }
+
+  /** Sends RequestVote for the current campaign to `ids`. */
+  #requestVotes(ids: Iterable<string>): void {
+    for (const id of ids) {
+      if (id === this.#id) continue;
+      this.#sendAfter({
+        type: "RequestVote",
+        from: this.#id,
+        to: id,
+        term: this.#term,
+        lastLogIndex: this.#log.lastIndex(),
+        lastLogTerm: this.#log.lastTerm(),
+        transfer: this.#transferCampaign,
+        ...(this.#disruptedTerm > 0 ? { disruptedTerm: this.#disruptedTerm } : {}),
+      });
+    }
+  }
+
+  /** Voters of the current configuration that have not answered this campaign. */
+  #unanswered(): string[] {
+    return [...new Set([...this.#conf.voters, ...this.#conf.oldVoters])].filter((id) =>
+      !this.#votes.has(id)
+    );
   }
 
   #handleVote(m: Message & { type: "PreVote" | "RequestVote" }): void {
@@ -1119,13 +1234,11 @@ export class RaftCore {
   #stepFollower = (m: Message): void => {
     switch (m.type) {
       case "AppendEntries":
-        this.#electionElapsed = 0;
-        this.#leader = m.from;
+        this.#heardFromLeader(m.from);
         this.#handleAppend(m);
         return;
       case "InstallSnapshot":
-        this.#electionElapsed = 0;
-        this.#leader = m.from;
+        this.#heardFromLeader(m.from);
         this.#handleSnapshot(m);
         return;
       case "TimeoutNow": {
@@ -1137,7 +1250,7 @@ export class RaftCore {
           term: this.#term,
           success: ok,
         });
-        if (ok) this.#campaign("transfer");
+        if (ok) this.#campaign("transfer", m.leaderSteppedDown === true);
         return;
       }
       default:
@@ -1149,17 +1262,31 @@ export class RaftCore {
     switch (m.type) {
       case "AppendEntries":
         this.#becomeFollower(this.#term, m.from);
+        this.#heardFromLeader(m.from);
         this.#handleAppend(m);
         return;
       case "InstallSnapshot":
         this.#becomeFollower(this.#term, m.from);
+        this.#heardFromLeader(m.from);
         this.#handleSnapshot(m);
         return;
       case "PreVoteResp":
         if (this.#role === "precandidate") this.#recordVote(m.from, m.granted);
         return;
       case "RequestVoteResp":
-        if (this.#role === "candidate") this.#recordVote(m.from, m.granted);
+        if (this.#role !== "candidate") return;
+        this.#recordVote(m.from, m.granted);
+        if (
+          this.#role === "candidate" && m.granted && m.from === this.#lastLeader &&
+          this.#lastLeaderTerm < this.#term && this.#disruptedTerm !== this.#lastLeaderTerm
+        ) {
+          // braft disrupted leader: the leader we followed voted in our term, so it stepped
+          // down for good; its lease no longer needs ours or the other voters' votes held
+          this.#disruptedTerm = this.#lastLeaderTerm;
+          this.#leaderContactTick = -Infinity;
+          this.#maybeGrantSelf();
+          if (this.#role === "candidate") this.#requestVotes(this.#unanswered());
+        }
         return;
       default:
         return;
@@ -1498,9 +1625,18 @@ export class RaftCore {
 
   #stepDownRemoved(): void {
     // braft: a removed leader steps down and wakes the best follower with TimeoutNow
+    this.#stepDownAndWake();
+  }
+
+  /**
+   * Steps down (for good: the term's leadership is given up) and wakes the most caught-up
+   * voter with a TimeoutNow saying so, so the voters need not wait out their follower lease.
+   */
+  #stepDownAndWake(): void {
     let best = NONE;
     let bestMatch = -1;
     for (const id of this.#conf.voters) {
+      if (id === this.#id) continue;
       const m = this.#prs.get(id)?.match ?? 0;
       if (m > bestMatch) {
         best = id;
@@ -1509,7 +1645,9 @@ export class RaftCore {
     }
     const term = this.#term;
     this.#becomeFollower(term, NONE);
-    if (best !== NONE) this.#send({ type: "TimeoutNow", from: this.#id, to: best, term });
+    if (best !== NONE) {
+      this.#send({ type: "TimeoutNow", from: this.#id, to: best, term, leaderSteppedDown: true });
+    }
   }
 
   #checkCatchup(): void {

@@ -74,8 +74,17 @@ export interface RequestVoteMessage extends MessageBase {
   readonly lastLogIndex: number;
   /** Candidate's last log term. */
   readonly lastLogTerm: number;
-  /** Campaign started by TimeoutNow: bypasses the follower lease. */
+  /**
+   * Campaign started by TimeoutNow: the leader of the previous term steps down for it (with
+   * leases off, no voter holds it back).
+   */
   readonly transfer: boolean;
+  /**
+   * braft `disrupted_leader`: the leader of this term is known to have stepped down for good
+   * (it voted in a higher term, or sent TimeoutNow after stepping down), so voters still in
+   * this term may skip their follower lease. Absent or 0: none.
+   */
+  readonly disruptedTerm?: number;
 }
 
 /** Answer to `PreVote` or `RequestVote`. */
@@ -154,6 +163,8 @@ export interface InstallSnapshotRespMessage extends MessageBase {
 export interface TimeoutNowMessage extends MessageBase {
   /** Discriminant. */
   readonly type: "TimeoutNow";
+  /** braft `old_leader_stepped_down`: the sender already stepped down (it was removed). */
+  readonly leaderSteppedDown?: boolean;
 }
 
 /** Answer to TimeoutNow (informational). */

@@ -14,6 +14,14 @@ const base = { from: "127.0.0.1:8100:0", to: "127.0.0.1:8101:0", term: 7 };
 const samples: Message[] = [
   { ...base, type: "PreVote", lastLogIndex: 10, lastLogTerm: 6 },
   { ...base, type: "RequestVote", lastLogIndex: 10, lastLogTerm: 6, transfer: true },
+  {
+    ...base,
+    type: "RequestVote",
+    lastLogIndex: 10,
+    lastLogTerm: 6,
+    transfer: true,
+    disruptedTerm: 6,
+  },
   { ...base, type: "PreVoteResp", granted: false },
   { ...base, type: "RequestVoteResp", granted: true },
   {
@@ -71,6 +79,7 @@ const samples: Message[] = [
   },
   { ...base, type: "InstallSnapshotResp", success: true, index: 100 },
   { ...base, type: "TimeoutNow" },
+  { ...base, type: "TimeoutNow", leaderSteppedDown: true },
   { ...base, type: "TimeoutNowResp", success: true },
 ];
 
@@ -135,6 +144,10 @@ describe("message codec", () => {
     rejectsWith(
       frameOf({ g: "g", m: { ...base, type: "TimeoutNowResp", success: "yes" } }),
       /success must be a boolean/,
+    );
+    rejectsWith(
+      frameOf({ g: "g", m: { ...base, type: "TimeoutNow", leaderSteppedDown: 1 } }),
+      /TimeoutNow.leaderSteppedDown must be a boolean/,
     );
     rejectsWith(
       frameOf({
