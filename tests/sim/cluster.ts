@@ -173,6 +173,8 @@ export class Cluster {
    * entries cut off at the end but the commit field kept (so it commits past its last entry).
    */
   shortenRate = 0;
+  /** Probability that a TimeoutNow is delayed by 10–80 more units. */
+  lateTimeoutNow = 0;
   /** Blocked directed links "from>to". */
   readonly blocked: Set<string> = new Set();
   /** Writes acknowledged to a client: index → entry key. */
@@ -301,6 +303,12 @@ export class Cluster {
     return best?.id ?? null;
   }
 
+  /** @returns Key of a random live node that believes it leads (maybe a deposed one). */
+  anyLeader(): string | null {
+    const ls = this.ids.filter((x) => this.node(x).core?.isLeader());
+    return ls.length > 0 ? this.prng.pick(ls) : null;
+  }
+
   /** Crashes a node: everything not persisted is lost.
    * @param id Node key. */
   crash(id: string): void {
@@ -406,8 +414,16 @@ export class Cluster {
       }
       if (this.dropRate > 0 && this.prng.chance(this.dropRate)) continue;
       const copies = this.dupRate > 0 && this.prng.chance(this.dupRate) ? 2 : 1;
+      // a late TimeoutNow: the transfer it belonged to may be long over
+      const late = msg.type === "TimeoutNow" && this.prng.chance(this.lateTimeoutNow)
+        ? this.prng.range(10, 80)
+        : 0;
       for (let i = 0; i < copies; i++) {
-        const p: Packet = { at: this.now + this.prng.range(lo, hi), seq: this.#seq++, msg };
+        const p: Packet = {
+          at: this.now + late + this.prng.range(lo, hi),
+          seq: this.#seq++,
+          msg,
+        };
         if (snap !== undefined) p.snap = snap;
         this.#packets.push(p);
       }
@@ -486,11 +502,7 @@ export class Cluster {
    * @returns Whether the request was accepted.
    */
   read(allowLease = true, anyLeader = false): boolean {
-    let id = this.leader();
-    if (anyLeader) {
-      const ls = this.ids.filter((x) => this.node(x).core?.isLeader());
-      if (ls.length > 0) id = this.prng.pick(ls);
-    }
+    const id = anyLeader ? this.anyLeader() : this.leader();
     if (id === null) return false;
     const seq = this.#readSeq++;
     let maxAcked = 0;
@@ -825,6 +837,7 @@ export class Cluster {
   }
 
   #check(): void {
+    this.#checkLeases();
     for (const n of this.nodes.values()) {
       const c = n.core;
       if (c === null) continue;
@@ -842,6 +855,26 @@ export class Cluster {
         const l = this.#leaders.get(c.term());
         if (l === undefined) this.#leaders.set(c.term(), n.id);
         else if (l !== n.id) this.fail(`two leaders in term ${c.term()}: ${l} and ${n.id}`);
+      }
+    }
+  }
+
+  /** While a leader's lease is valid, no leader of a higher term exists (lease reads). */
+  #checkLeases(): void {
+    let newest: RaftCore | null = null;
+    for (const n of this.nodes.values()) {
+      const c = n.core;
+      if (c !== null && c.isLeader() && (newest === null || c.term() > newest.term())) newest = c;
+    }
+    if (newest === null) return;
+    for (const n of this.nodes.values()) {
+      const c = n.core;
+      if (c === null || c === newest || !c.isLeader() || c.term() >= newest.term()) continue;
+      if (c.isLeaderLeaseValid()) {
+        this.fail(
+          `leader lease: ${n.id} (term ${c.term()}) holds a valid lease while ${newest.id} ` +
+            `leads term ${newest.term()}`,
+        );
       }
     }
   }

@@ -49,6 +49,8 @@ export function runSchedule(seed: number): ScheduleStats {
   const mode = pick.chance(0.35) ? "figure8" : "chaos";
   // Ready loop shape: like src/node/node.ts, the core keeps stepping messages and ticks
   // while a Ready is being persisted; a lagging loop takes Readies rarely
+  // lease-focused schedules: leases on, frequent transfers whose TimeoutNow often comes late
+  const leaseFocus = mode === "chaos" && pick.chance(0.25);
   const opts = {
     seed,
     voters,
@@ -58,7 +60,7 @@ export function runSchedule(seed: number): ScheduleStats {
     delay: pick.pick<[number, number]>([[1, 6], [1, 6], [1, 3], [1, 14]]),
     persistDelay: pick.pick<[number, number]>([[0, 3], [0, 3], [0, 8], [2, 12]]),
     core: {
-      leaseEnabled: pick.chance(0.3),
+      leaseEnabled: leaseFocus || pick.chance(0.3),
       checkQuorum: pick.chance(0.8),
       catchupMargin: pick.range(1, 20),
       maxEntriesPerMsg: pick.pick([1, 2, 3, 8, 8]),
@@ -70,9 +72,12 @@ export function runSchedule(seed: number): ScheduleStats {
   const adversarial = rng.pick([0, 0.01, 0.03, 0.08]);
   c.holdRate = rng.pick([0, 0.5, 1, 1]);
   c.shortenRate = rng.pick([0, 0.02, 0.1]);
+  c.lateTimeoutNow = leaseFocus ? 0.5 : rng.pick([0, 0.2]);
+  // transfers (often when lease-focused) and elections started by hand (braft vote())
+  const transferRate = leaseFocus ? 0.03 : 0.002;
   const stats = { confChanges: 0, snapshots: 0 };
   try {
-    if (mode === "chaos") chaos(c, adversarial, stats);
+    if (mode === "chaos") chaos(c, adversarial, transferRate, stats);
     else figure8(c, adversarial, stats);
     liveness(c);
     steadyState(c);
@@ -82,7 +87,7 @@ export function runSchedule(seed: number): ScheduleStats {
     throw new Error(
       `Simulation failed for seed ${seed}\nReplay: ${replayCommand(seed)}\n${msg}\n` +
         `mode ${mode}, adversarial ${adversarial}, hold ${c.holdRate}, ` +
-        `shorten ${c.shortenRate}, ` +
+        `shorten ${c.shortenRate}, late TimeoutNow ${c.lateTimeoutNow}, ` +
         `options ${JSON.stringify(opts)}`,
     );
   }
@@ -117,6 +122,7 @@ function noise(c: Cluster, adversarial: number, stats: { snapshots: number }): v
 function chaos(
   c: Cluster,
   adversarial: number,
+  transferRate: number,
   stats: { confChanges: number; snapshots: number },
 ): void {
   const rng = c.prng;
@@ -155,8 +161,13 @@ function chaos(
         if (st.ok()) stats.confChanges++;
       }
     }
-    if (rng.chance(0.002)) {
-      const l = c.leader();
+    if (rng.chance(transferRate / 4)) {
+      const id = rng.pick(c.ids);
+      c.node(id).core?.campaign();
+      c.trace.push(`${c.now} campaign ${id}`);
+    }
+    if (rng.chance(transferRate)) {
+      const l = rng.chance(0.3) ? c.anyLeader() : c.leader();
       if (l !== null) {
         const target = rng.chance(0.3) ? "" : rng.pick(c.ids);
         const st = c.node(l).core!.transferLeader(target);
@@ -246,6 +257,8 @@ function liveness(c: Cluster): void {
   c.delay = [1, 6];
   c.persistDelay = [0, 3];
   c.readyLag = Math.min(c.readyLag, 0.3);
+  c.holdRate = 0; // a cut link loses messages: none from the chaos phase arrive much later
+  c.lateTimeoutNow = 0;
   for (const id of c.ids) c.restart(id);
   for (const id of c.ids) c.setCold(id, false);
   const before = c.acked.size;
