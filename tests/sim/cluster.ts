@@ -114,6 +114,8 @@ export class SimNode {
   phase: number;
   /** Committed prefix already compared with the global committed log. */
   checkedCommit = 0;
+  /** Persist delay range of a slow disk (overrides the cluster's while set). */
+  slowDisk: [number, number] | null = null;
 
   /**
    * @param id Peer key.
@@ -657,7 +659,7 @@ export class Cluster {
   }
 
   #process(n: SimNode): void {
-    const [lo, hi] = this.persistDelay;
+    const [lo, hi] = n.slowDisk ?? this.persistDelay;
     for (let guard = 0; guard < 100 && n.core !== null; guard++) {
       const core = n.core;
       if (n.outstanding !== null) {

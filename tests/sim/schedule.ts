@@ -223,7 +223,9 @@ function figure8(c: Cluster, adversarial: number, stats: { snapshots: number }):
       run(1);
     }
     if (how === "keeps leading") {
-      // heal while both leaders' AppendEntries are in flight to the minority
+      // heal while both leaders' AppendEntries are in flight to the minority, whose slow
+      // disks keep Readies in flight, so both reach a core between two ready() calls
+      for (const m of minority) if (rng.chance(0.7)) c.node(m).slowDisk = [1, 6];
       for (let i = rng.range(0, 10); i > 0; i--) {
         if (rng.chance(0.8)) c.propose(undefined, l);
         run(1);
@@ -233,6 +235,7 @@ function figure8(c: Cluster, adversarial: number, stats: { snapshots: number }):
         if (rng.chance(0.8)) c.propose(undefined, l);
         run(1);
       }
+      for (const m of minority) c.node(m).slowDisk = null;
     }
     const nl = c.leader();
     if (nl !== null && nl !== l && rng.chance(0.5)) {
