@@ -53,6 +53,16 @@ export interface ClusterOptions {
    * `appliedTo` (a crash loses the queue, as a process's memory).
    */
   asyncApply?: boolean;
+  /**
+   * Probability that a node with work does not take a Ready in a given step, so several
+   * messages and ticks reach its core between two `ready()` hand-outs (default 0).
+   */
+  readyLag?: number;
+  /**
+   * Probability that a node takes its Ready right after one delivered message instead of
+   * after the whole step's deliveries (default 0).
+   */
+  interleave?: number;
 }
 
 /**
@@ -112,6 +122,10 @@ export class SimNode {
   incarnation = 0;
   /** Tick phase offset. */
   phase: number;
+  /** Committed prefix already compared with the global committed log. */
+  checkedCommit = 0;
+  /** Persist delay range of a slow disk (overrides the cluster's while set). */
+  slowDisk: [number, number] | null = null;
 
   /**
    * @param id Peer key.
@@ -132,6 +146,12 @@ export function entryKey(e: LogEntry): string {
   return `n:${e.term}`;
 }
 
+/** Keeps about the last 128 packets of one kind. */
+function remember(h: Packet[], p: Packet): void {
+  if (h.length >= 160) h.splice(0, 32);
+  h.push(p);
+}
+
 /**
  * The simulated cluster.
  */
@@ -148,6 +168,25 @@ export class Cluster {
   dropRate = 0;
   /** Probability a packet is duplicated. */
   dupRate = 0;
+  /** Message delay range in units. */
+  delay: [number, number];
+  /** Persist delay range in units. */
+  persistDelay: [number, number];
+  /** See {@linkcode ClusterOptions.readyLag}. */
+  readyLag: number;
+  /**
+   * Probability that a message meeting a blocked link is held (as TCP retransmits) and
+   * delivered once the link heals, rather than lost; a heal then delivers a burst of old
+   * messages from both sides of the partition.
+   */
+  holdRate = 0;
+  /**
+   * Probability that an AppendEntries with entries is overtaken by a copy of itself with
+   * entries cut off at the end but the commit field kept (so it commits past its last entry).
+   */
+  shortenRate = 0;
+  /** Probability that a TimeoutNow is delayed by 10–80 more units. */
+  lateTimeoutNow = 0;
   /** Blocked directed links "from>to". */
   readonly blocked: Set<string> = new Set();
   /** Writes acknowledged to a client: index → entry key. */
@@ -161,6 +200,14 @@ export class Cluster {
   readonly #opts: ClusterOptions;
   #packets: Packet[] = [];
   #seq = 0;
+  /** Recent packets for adversarial replays: any AppendEntries, those with entries, snapshots. */
+  readonly #history: Record<"stale" | "shorten" | "snapshot", Packet[]> = {
+    stale: [],
+    shorten: [],
+    snapshot: [],
+  };
+  /** Packets held by blocked links until they heal. */
+  #held: Packet[] = [];
   readonly #leaders = new Map<number, string>();
   readonly #commitTerm = new Map<number, number>();
   readonly #prevTermOf = new Map<string, number>();
@@ -177,6 +224,9 @@ export class Cluster {
     this.#opts = opts;
     this.prng = new Prng(opts.seed);
     this.#tickUnits = opts.tickUnits ?? 4;
+    this.delay = opts.delay ?? [1, 6];
+    this.persistDelay = opts.persistDelay ?? [0, 3];
+    this.readyLag = opts.readyLag ?? 0;
     const n = opts.voters + (opts.spares ?? 0);
     this.ids = [];
     for (let i = 0; i < n; i++) this.ids.push(`n${i + 1}:1:0`);
@@ -215,6 +265,7 @@ export class Cluster {
     node.applyQueue = [];
     node.outstanding = null;
     node.lastCommit = core.commitIndex();
+    node.checkedCommit = snap.index; // re-check the durable log against the global one
     // unpersisted terms may be forgotten; the durable term never goes back
     if (core.term() < node.durableTerm) this.fail(`${node.id} term went back on restart`);
     node.lastTerm = core.term();
@@ -267,6 +318,12 @@ export class Cluster {
     return best?.id ?? null;
   }
 
+  /** @returns Key of a random live node that believes it leads (maybe a deposed one). */
+  anyLeader(): string | null {
+    const ls = this.ids.filter((x) => this.node(x).core?.isLeader());
+    return ls.length > 0 ? this.prng.pick(ls) : null;
+  }
+
   /** Crashes a node: everything not persisted is lost.
    * @param id Node key. */
   crash(id: string): void {
@@ -303,6 +360,26 @@ export class Cluster {
         if (a.includes(x) !== a.includes(y)) this.blocked.add(`${x}>${y}`);
       }
     }
+    this.#release();
+  }
+
+  /** A packet meets a blocked link: held until it heals, or lost. */
+  #hold(p: Packet): void {
+    if (this.holdRate === 0 || !this.prng.chance(this.holdRate)) return;
+    if (this.#held.length >= 512) this.#held.splice(0, 128);
+    this.#held.push(p);
+  }
+
+  /** Delivers held packets whose link is open again (soon, in a burst). */
+  #release(): void {
+    if (this.#held.length === 0) return;
+    const still: Packet[] = [];
+    const [lo, hi] = this.delay;
+    for (const p of this.#held) {
+      if (this.blocked.has(`${p.msg.from}>${p.msg.to}`)) still.push(p);
+      else this.#packets.push({ ...p, at: this.now + this.prng.range(lo, hi) });
+    }
+    this.#held = still;
   }
 
   /** Cuts a node off from every other node.
@@ -324,6 +401,7 @@ export class Cluster {
       this.blocked.delete(`${x}>${id}`);
       this.blocked.delete(`${id}>${x}`);
     }
+    this.#release();
   }
 
   /** Heals all partitions and clears drop/dup rates. */
@@ -332,34 +410,96 @@ export class Cluster {
     this.blocked.clear();
     this.dropRate = 0;
     this.dupRate = 0;
+    this.#release();
   }
 
   #send(from: SimNode, msgs: readonly Message[]): void {
-    const [lo, hi] = this.#opts.delay ?? [1, 6];
+    const [lo, hi] = this.delay;
     for (const msg of msgs) {
-      if (this.blocked.has(`${msg.from}>${msg.to}`)) continue;
-      if (this.dropRate > 0 && this.prng.chance(this.dropRate)) continue;
-      const copies = this.dupRate > 0 && this.prng.chance(this.dupRate) ? 2 : 1;
       const snap = msg.type === "InstallSnapshot"
         ? from.snapData.slice(0, msg.meta.index)
         : undefined;
+      if (this.blocked.has(`${msg.from}>${msg.to}`)) {
+        this.#hold(
+          snap === undefined
+            ? { at: 0, seq: this.#seq++, msg }
+            : { at: 0, seq: this.#seq++, msg, snap },
+        );
+        continue;
+      }
+      if (this.dropRate > 0 && this.prng.chance(this.dropRate)) continue;
+      const copies = this.dupRate > 0 && this.prng.chance(this.dupRate) ? 2 : 1;
+      // a late TimeoutNow: the transfer it belonged to may be long over
+      const late = msg.type === "TimeoutNow" && this.prng.chance(this.lateTimeoutNow)
+        ? this.prng.range(10, 80)
+        : 0;
       for (let i = 0; i < copies; i++) {
-        const p: Packet = { at: this.now + this.prng.range(lo, hi), seq: this.#seq++, msg };
+        const p: Packet = {
+          at: this.now + late + this.prng.range(lo, hi),
+          seq: this.#seq++,
+          msg,
+        };
         if (snap !== undefined) p.snap = snap;
         this.#packets.push(p);
       }
+      if (
+        msg.type === "AppendEntries" && msg.entries.length > 0 && this.shortenRate > 0 &&
+        this.prng.chance(this.shortenRate)
+      ) {
+        // a shortened copy (entries cut at the end, commit kept) overtakes the original
+        const short = { ...msg, entries: msg.entries.slice(0, this.prng.int(msg.entries.length)) };
+        this.#packets.push({ at: this.now + lo, seq: this.#seq++, msg: short });
+        this.count("shortened");
+      }
+      if (msg.type === "AppendEntries" || msg.type === "InstallSnapshot") {
+        const p: Packet = { at: 0, seq: 0, msg };
+        if (snap !== undefined) p.snap = snap;
+        const h = this.#history;
+        if (msg.type === "InstallSnapshot") remember(h.snapshot, p);
+        else {
+          remember(h.stale, p);
+          if (msg.entries.length > 0) remember(h.shorten, p);
+        }
+      }
     }
+  }
+
+  /**
+   * Re-sends an AppendEntries or InstallSnapshot sent earlier (a stale duplicate, as a
+   * network that retransmits or a slow path would deliver it). With `shorten`, an
+   * AppendEntries loses a random number of entries at its end but keeps its commit field,
+   * so it commits past its last entry (a legal message: a leader that caps the batch).
+   *
+   * @param kind Which kind of replay.
+   * @returns Whether a packet was re-sent.
+   */
+  replay(kind: "stale" | "shorten" | "snapshot"): boolean {
+    const h = this.#history[kind];
+    if (h.length === 0) return false;
+    const p = h[h.length - 1 - this.prng.int(h.length)]!;
+    let msg = p.msg;
+    if (kind === "shorten" && msg.type === "AppendEntries") {
+      msg = { ...msg, entries: msg.entries.slice(0, this.prng.int(msg.entries.length)) };
+    }
+    if (this.blocked.has(`${msg.from}>${msg.to}`)) return false;
+    const [lo, hi] = this.delay;
+    const q: Packet = { at: this.now + this.prng.range(lo, hi), seq: this.#seq++, msg };
+    if (p.snap !== undefined) q.snap = p.snap;
+    this.#packets.push(q);
+    this.count(`replay_${kind}`);
+    return true;
   }
 
   /**
    * Proposes `data` on the current leader (if any) and tracks it for acknowledgement.
    *
    * @param data Payload text (unique per call is best).
+   * @param on Propose on this node (if it believes it leads) instead of the newest leader.
    * @returns Whether a leader accepted it.
    */
-  propose(data?: string): boolean {
-    const id = this.leader();
-    if (id === null) return false;
+  propose(data?: string, on?: string): boolean {
+    const id = on ?? this.leader();
+    if (id === null || this.node(id).core?.isLeader() !== true) return false;
     const text = data ?? `w${this.#proposalSeq++}`;
     const r = this.node(id).core!.propose(ChunkChain.from(text));
     if (!r.status.ok()) return false;
@@ -371,16 +511,19 @@ export class Cluster {
   /**
    * Requests a read barrier on the current leader; the result is checked for linearizability.
    *
+   * @param allowLease Whether the leader may answer from its lease.
+   * @param anyLeader Ask any node that believes it leads (maybe a deposed one), not the
+   *   newest leader.
    * @returns Whether the request was accepted.
    */
-  read(): boolean {
-    const id = this.leader();
+  read(allowLease = true, anyLeader = false): boolean {
+    const id = anyLeader ? this.anyLeader() : this.leader();
     if (id === null) return false;
     const seq = this.#readSeq++;
     let maxAcked = 0;
     for (const i of this.acked.keys()) maxAcked = Math.max(maxAcked, i);
     this.#readChecks.set(seq, maxAcked);
-    return this.node(id).core!.readIndex(seq).ok();
+    return this.node(id).core!.readIndex(seq, allowLease).ok();
   }
 
   /**
@@ -395,6 +538,9 @@ export class Cluster {
     if (c === null || n.outstanding !== null) return;
     const index = c.appliedIndex() - keep;
     if (index <= n.storage.snapshotMeta().index) return;
+    // the core stepped an InstallSnapshot not yet handed out in a Ready: the log it would
+    // compact is already replaced (snapshotMetaAt throws a RangeError here)
+    if (index < c.firstIndex()) return;
     const meta = c.snapshotMetaAt(index);
     n.snapData = n.fsm.slice(0, index);
     n.storage.compact(meta);
@@ -423,13 +569,25 @@ export class Cluster {
       for (const p of this.#packets) (p.at <= this.now ? due : rest).push(p);
       this.#packets = rest;
       due.sort((a, b) => a.at - b.at || a.seq - b.seq);
-      for (const p of due) this.#deliver(p);
+      const interleave = this.#opts.interleave ?? 0;
+      for (const p of due) {
+        const n = this.#deliver(p);
+        if (n !== undefined && interleave > 0 && this.prng.chance(interleave)) {
+          this.#process(n);
+          this.#check();
+        }
+      }
     }
     for (const n of this.nodes.values()) {
-      if (n.core !== null && (this.now + n.phase) % this.#tickUnits === 0) n.core.tick();
+      if (n.core !== null && (this.now + n.phase) % this.#tickUnits === 0) this.#tick(n);
+    }
+    const lag = this.readyLag;
+    for (const n of this.nodes.values()) {
+      // a lagging Ready loop: the core keeps stepping messages and ticks meanwhile
+      if (lag > 0 && n.outstanding === null && this.prng.chance(lag)) continue;
+      this.#process(n);
     }
     if (this.#opts.asyncApply) { for (const n of this.nodes.values()) this.#applySome(n); }
-    for (const n of this.nodes.values()) this.#process(n);
     this.#check();
   }
 
@@ -465,6 +623,23 @@ export class Cluster {
     core.appliedTo(n.fsm.length);
   }
 
+  #tick(n: SimNode): void {
+    const c = n.core!;
+    const term = c.term();
+    const vote = c.votedFor();
+    const role = c.role();
+    c.tick();
+    if (c.role() !== role) {
+      this.trace.push(`${this.now} ${n.id} ${role} -> ${c.role()}@${c.term()} on tick`);
+    }
+    // starting a pre-vote changes no term or vote (that is its purpose)
+    if (c.role() === "precandidate" && (c.term() !== term || c.votedFor() !== vote)) {
+      this.fail(
+        `pre-vote changed ${n.id}'s term/vote ${term}/${vote} -> ${c.term()}/${c.votedFor()}`,
+      );
+    }
+  }
+
   /**
    * Runs `units` steps.
    *
@@ -489,18 +664,48 @@ export class Cluster {
     return cond();
   }
 
-  #deliver(p: Packet): void {
-    if (this.blocked.has(`${p.msg.from}>${p.msg.to}`)) return;
-    const n = this.nodes.get(p.msg.to);
-    if (n === undefined || n.core === null) return;
-    if (p.snap !== undefined && p.msg.type === "InstallSnapshot") {
-      n.inbox.set(`${p.msg.meta.index}:${p.msg.meta.term}`, p.snap);
+  #deliver(p: Packet): SimNode | undefined {
+    const m = p.msg;
+    if (this.blocked.has(`${m.from}>${m.to}`)) {
+      this.#hold(p);
+      return undefined;
     }
-    n.core.step(p.msg);
+    const n = this.nodes.get(m.to);
+    if (n === undefined || n.core === null) return undefined;
+    if (p.snap !== undefined && m.type === "InstallSnapshot") {
+      n.inbox.set(`${m.meta.index}:${m.meta.term}`, p.snap);
+    }
+    const c = n.core;
+    const term = c.term();
+    const vote = c.votedFor();
+    const role = c.role();
+    c.step(m);
+    if (c.role() !== role || c.term() !== term) {
+      this.trace.push(
+        `${this.now} ${n.id} ${role}@${term} -> ${c.role()}@${c.term()} on ${m.type} from ${m.from}@${m.term}`,
+      );
+    }
+    if (m.type === "PreVote" && (c.term() !== term || c.votedFor() !== vote)) {
+      this.fail(
+        `pre-vote from ${m.from} changed voter ${n.id}'s term/vote ${term}/${vote} -> ` +
+          `${c.term()}/${c.votedFor()}`,
+      );
+    }
+    if (m.type === "PreVoteResp" && c.role() !== "candidate") {
+      // only a refusal from a node in a higher term may move the pre-candidate's term
+      const moved = c.term() !== term || c.votedFor() !== vote;
+      if (moved && (m.granted || c.term() !== m.term)) {
+        this.fail(
+          `pre-vote answer from ${m.from} changed ${n.id}'s term/vote ${term}/${vote} -> ` +
+            `${c.term()}/${c.votedFor()}`,
+        );
+      }
+    }
+    return n;
   }
 
   #process(n: SimNode): void {
-    const [lo, hi] = this.#opts.persistDelay ?? [0, 3];
+    const [lo, hi] = n.slowDisk ?? this.persistDelay;
     for (let guard = 0; guard < 100 && n.core !== null; guard++) {
       const core = n.core;
       if (n.outstanding !== null) {
@@ -536,6 +741,7 @@ export class Cluster {
       n.durableTerm = rd.hardState.term;
       n.storage.setHardState(rd.hardState);
     }
+    for (const m of rd.messagesAfterPersist) this.#checkAck(n, m);
     this.#send(n, rd.messagesAfterPersist);
     if (this.#opts.asyncApply) n.applyQueue.push(...rd.committedEntries);
     else for (const e of rd.committedEntries) this.#apply(n, e);
@@ -547,6 +753,43 @@ export class Cluster {
       this.trace.push(`${this.now} conf change ${r.peers} on ${n.id}: ${r.status}`);
     }
     core.advance(rd);
+  }
+
+  /**
+   * An acknowledgement never claims more than is durable when it is released (Raft: no
+   * answer before the state it depends on is on disk): an append ack for index i means the
+   * durable log matches the leader's at i, a snapshot ack that the durable log reaches i, a
+   * granted vote that the durable vote is for that candidate in that term.
+   */
+  #checkAck(n: SimNode, m: Message): void {
+    const st = n.storage;
+    if (m.type === "AppendEntriesResp" && m.success && !m.heartbeat && m.index > 0) {
+      const leader = this.nodes.get(m.to)?.core;
+      if (leader === null || leader === undefined || !leader.isLeader()) return;
+      if (leader.term() !== m.term) return; // the leader of that term is gone: ack is moot
+      const want = leader.termAt(m.index);
+      if (want === undefined || m.index < st.snapshotMeta().index) return; // compacted
+      const have = st.term(m.index);
+      if (have !== want) {
+        this.fail(
+          `${n.id} acks index ${m.index} to ${m.to} (term ${m.term}) but its durable log has ` +
+            `term ${have} there, the leader's ${want}`,
+        );
+      }
+    } else if (m.type === "InstallSnapshotResp" && m.success) {
+      if (st.lastIndex() < m.index) {
+        this.fail(`${n.id} acks snapshot ${m.index} with durable log ending at ${st.lastIndex()}`);
+      }
+    } else if (m.type === "RequestVoteResp" && m.granted) {
+      // (a durable term past the vote's also keeps the voter from voting again in it)
+      const hs = st.hardState();
+      if (hs.term < m.term || (hs.term === m.term && hs.vote !== m.to)) {
+        this.fail(
+          `${n.id} grants ${m.to} its vote in term ${m.term} but its durable vote is ` +
+            `${hs.vote || "none"} in term ${hs.term}`,
+        );
+      }
+    }
   }
 
   /**
@@ -581,11 +824,11 @@ export class Cluster {
     }
   }
 
-  #checkApplied(n: SimNode, index: number, key: string): void {
+  #checkApplied(n: SimNode, index: number, key: string, what = "applied"): void {
     const prev = this.committed.get(index);
     if (prev === undefined) this.committed.set(index, key);
     else if (prev !== key) {
-      this.fail(`state machine safety: ${n.id} applied ${key} at ${index}, others ${prev}`);
+      this.fail(`state machine safety: ${n.id} ${what} ${key} at ${index}, others ${prev}`);
     }
   }
 
@@ -644,6 +887,7 @@ export class Cluster {
   }
 
   #check(): void {
+    this.#checkLeases();
     for (const n of this.nodes.values()) {
       const c = n.core;
       if (c === null) continue;
@@ -656,11 +900,50 @@ export class Cluster {
         }
       }
       n.lastCommit = c.commitIndex();
+      if (c.commitIndex() > n.checkedCommit) this.#checkCommittedPrefix(n, c);
       if (c.isLeader()) {
         const l = this.#leaders.get(c.term());
         if (l === undefined) this.#leaders.set(c.term(), n.id);
         else if (l !== n.id) this.fail(`two leaders in term ${c.term()}: ${l} and ${n.id}`);
       }
+    }
+  }
+
+  /** While a leader's lease is valid, no leader of a higher term exists (lease reads). */
+  #checkLeases(): void {
+    let newest: RaftCore | null = null;
+    for (const n of this.nodes.values()) {
+      const c = n.core;
+      if (c !== null && c.isLeader() && (newest === null || c.term() > newest.term())) newest = c;
+    }
+    if (newest === null) return;
+    for (const n of this.nodes.values()) {
+      const c = n.core;
+      if (c === null || c === newest || !c.isLeader() || c.term() >= newest.term()) continue;
+      if (c.isLeaderLeaseValid()) {
+        this.fail(
+          `leader lease: ${n.id} (term ${c.term()}) holds a valid lease while ${newest.id} ` +
+            `leads term ${newest.term()}`,
+        );
+      }
+    }
+  }
+
+  #checkCommittedPrefix(n: SimNode, c: RaftCore): void {
+    // every node's committed prefix is the global committed log (checked as it grows)
+    const cold = n.storage.cold;
+    n.storage.cold = false; // the checker reads the disk directly
+    try {
+      const lo = Math.max(n.checkedCommit + 1, c.firstIndex());
+      const hi = c.commitIndex();
+      const es = lo <= hi ? c.entries(lo, hi + 1) : [];
+      if (es === null || es.length !== hi - lo + 1) {
+        this.fail(`${n.id} cannot read its committed entries ${lo}..${hi}`);
+      }
+      for (const e of es) this.#checkApplied(n, e.index, entryKey(e), "committed");
+      n.checkedCommit = hi;
+    } finally {
+      n.storage.cold = cold;
     }
   }
 
