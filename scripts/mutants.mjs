@@ -7,10 +7,13 @@
 // non-zero unless every mutant was caught. A tool to run when touching the core, not part of CI.
 //
 // Usage: node scripts/mutants.mjs [--only=name[,name]] [--list] [--runtime=deno|bun]
-//   [--jobs=1] [--timeout=15] [--groups=core,sim,node] [--src=<checkout>] [--out=<file.md>]
+//   [--jobs=1] [--timeout=15] [--groups=core,sim,node] [--src=<checkout>] [--rev=<commit>]
+//   [--out=<file.md>]
 //   [--no-baseline] [--keep] [--typecheck]
 //   --src      checkout to mutate (default: the repository this script lives in); its tracked
 //              and untracked-but-not-ignored files are copied, node_modules is symlinked
+//   --rev      mutate this commit of --src's repository instead of its work tree (git archive),
+//              e.g. --rev=core to measure a branch without touching its work tree
 //   --timeout  minutes per mutant (all groups together); a mutant still running is "timeout"
 //   --typecheck  `deno check` each mutated file first; a mutant that does not compile is reported
 //              as such (not as caught). `--typecheck --groups=` only checks that mutants compile
@@ -39,6 +42,7 @@ const GROUPS = { core: "tests/core", sim: "tests/sim", node: "tests/node" };
 function parseArgs(argv) {
   const opt = {
     src: here,
+    rev: null,
     only: null,
     list: false,
     runtime: "deno",
@@ -56,6 +60,7 @@ function parseArgs(argv) {
       undefined,
     ];
     if (k === "--src") opt.src = resolve(v);
+    else if (k === "--rev") opt.rev = v;
     else if (k === "--only") opt.only = v.split(",").filter((s) => s !== "");
     else if (k === "--list") opt.list = true;
     else if (k === "--runtime") opt.runtime = v;
@@ -148,20 +153,50 @@ function gitFiles(src) {
   return r.stdout.split("\0").filter((f) => f !== "" && f !== "node_modules");
 }
 
-function revision(src) {
-  const head = spawnSync("git", ["-C", src, "rev-parse", "--short", "HEAD"], { encoding: "utf8" });
-  const branch = spawnSync("git", ["-C", src, "rev-parse", "--abbrev-ref", "HEAD"], {
-    encoding: "utf8",
-  });
-  const dirty = spawnSync("git", ["-C", src, "status", "--porcelain", "--untracked-files=no"], {
-    encoding: "utf8",
-  });
-  const rev = `${branch.stdout.trim()} @ ${head.stdout.trim()}`;
-  return dirty.stdout.trim() === "" ? rev : `${rev} (with uncommitted changes)`;
+function gitOut(src, args) {
+  const r = spawnSync("git", ["-C", src, ...args], { encoding: "utf8" });
+  return r.status === 0 ? r.stdout.trim() : null;
 }
 
-function makeScratch(src, files) {
+/** Reads `path` at commit `rev` (null when absent). */
+function readAtRev(src, rev) {
+  return (rel) => {
+    const r = spawnSync("git", ["-C", src, "show", `${rev}:${rel}`], {
+      encoding: "utf8",
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return r.status === 0 ? r.stdout : null;
+  };
+}
+
+function revision(src, rev) {
+  if (rev !== null) {
+    const sha = gitOut(src, ["rev-parse", "--short", `${rev}^{commit}`]);
+    if (sha === null) die(`Unknown revision "${rev}" in ${src}`);
+    return `${rev} @ ${sha}`;
+  }
+  const head = gitOut(src, ["rev-parse", "--short", "HEAD"]);
+  const branch = gitOut(src, ["rev-parse", "--abbrev-ref", "HEAD"]);
+  const dirty = gitOut(src, [
+    "--no-optional-locks",
+    "status",
+    "--porcelain",
+    "--untracked-files=no",
+  ]);
+  const at = `${branch} @ ${head}`;
+  return dirty === "" ? at : `${at} (with uncommitted changes)`;
+}
+
+function makeScratch(src, rev, files) {
   const dir = mkdtempSync(join(tmpdir(), "webraft-mutants-"));
+  if (rev !== null) {
+    const tar = spawnSync("git", ["-C", src, "archive", "--format=tar", rev], {
+      maxBuffer: 1024 * 1024 * 1024,
+    });
+    if (tar.status !== 0) die(`Cannot archive ${rev} of ${src}: ${tar.stderr}`);
+    const x = spawnSync("tar", ["-x", "-C", dir], { input: tar.stdout });
+    if (x.status !== 0) die(`Cannot unpack ${rev} into ${dir}: ${x.stderr}`);
+  }
   for (const f of files) {
     const from = join(src, f);
     let st;
@@ -297,8 +332,8 @@ function secs(ms) {
 
 const opt = parseArgs(process.argv.slice(2));
 const selected = opt.only === null ? MUTANTS : MUTANTS.filter((m) => opt.only.includes(m.name));
-const rev = revision(opt.src);
-const srcRead = readFrom(opt.src);
+const rev = revision(opt.src, opt.rev);
+const srcRead = opt.rev === null ? readFrom(opt.src) : readAtRev(opt.src, opt.rev);
 
 if (opt.list) {
   console.log(`Mutants for ${opt.src} (${rev}):`);
@@ -311,10 +346,10 @@ if (opt.list) {
 }
 
 const log = (s) => console.log(s);
-const files = gitFiles(opt.src);
+const files = opt.rev === null ? gitFiles(opt.src) : [];
 const scratches = [];
 for (let j = 0; j < Math.min(opt.jobs, Math.max(1, selected.length)); j++) {
-  scratches.push(makeScratch(opt.src, files));
+  scratches.push(makeScratch(opt.src, opt.rev, files));
 }
 log(
   `Source: ${opt.src} (${rev}); runtime ${opt.runtime}; groups ${opt.groups.join(",")}; ` +

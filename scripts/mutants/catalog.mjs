@@ -100,8 +100,10 @@ export const MUTANTS = [
     bug: "a follower acknowledges appended entries before they are durable",
     edits: [{
       file: CORE,
-      find: "hintTerm = 0, ): void { this.#sendAfter({",
-      replace: "hintTerm = 0,\n  ): void {\n    this.#send({ // MUTANT\n",
+      find: "messages: this.#msgs,",
+      replace: "messages: [ // MUTANT: append acks also leave with the messages sent at once\n" +
+        '        ...this.#msgs,\n        ...this.#msgsAfter.filter((m) => m.type === "AppendEntriesResp"),\n' +
+        "      ],",
     }],
   },
   {
@@ -253,13 +255,38 @@ export const MUTANTS = [
   },
   {
     name: "ack-overwritten-entries",
-    bug: "queued append acks are not dropped when a later AppendEntries truncates those entries " +
-      "(finding 1)",
-    edits: [{
-      file: CORE,
-      // Anchor of the fix being developed on branch `core`; update once it lands.
-      find: "this.#dropAcksFrom(ci);",
-      replace: "// MUTANT: acks of truncated entries kept",
-    }],
+    bug: "queued append acks are not withdrawn when a later AppendEntries truncates the entries " +
+      "they claim (finding 1; the ack-claims assertion is disabled too)",
+    edits: [
+      {
+        file: CORE,
+        find: "if (ci <= log.lastIndex()) this.#withdrawAcks(ci);",
+        replace: "if (ci <= log.lastIndex()) void ci; // MUTANT",
+      },
+      {
+        file: CORE,
+        find: "#checkAckClaims(msgs: readonly Message[]): void {",
+        replace: "#checkAckClaims(msgs: readonly Message[]): void {\n" +
+          "    if (msgs.length >= 0) return; // MUTANT",
+      },
+    ],
+  },
+  {
+    name: "ack-replaced-by-snapshot",
+    bug: "queued append acks are not withdrawn when an InstallSnapshot replaces the log " +
+      "(the ack-claims assertion is disabled too)",
+    edits: [
+      {
+        file: CORE,
+        find: "this.#withdrawAcks(log.committed + 1);",
+        replace: "// MUTANT: acks beyond the commit index kept",
+      },
+      {
+        file: CORE,
+        find: "#checkAckClaims(msgs: readonly Message[]): void {",
+        replace: "#checkAckClaims(msgs: readonly Message[]): void {\n" +
+          "    if (msgs.length >= 0) return; // MUTANT",
+      },
+    ],
   },
 ];
