@@ -252,6 +252,13 @@ function runGroup(runtime, root, path, deadline, t0) {
     let buf = "";
     const tail = [];
     let parent = null;
+    const kill = () => {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    };
     const onLine = (raw) => {
       const line = raw.replace(new RegExp(String.fromCharCode(27) + "\\[[0-9;]*m", "g"), "");
       tail.push(line);
@@ -266,7 +273,12 @@ function runGroup(runtime, root, path, deadline, t0) {
       if (deno) {
         test = deno[1] !== "" && parent !== null ? `${parent} > ${deno[2].trim()}` : deno[2].trim();
       } else if (bun) test = bun[1].trim();
-      if (test !== null) failedAt = Date.now() - t0;
+      if (test !== null) {
+        // Stop at the first failure: a runner's fail-fast stops only between top-level tests,
+        // and a failing simulator step would otherwise run every remaining seed.
+        failedAt = Date.now() - t0;
+        kill();
+      }
       const bunFile = /^(tests\/\S+_test\.ts):$/.exec(line.trim());
       if (bunFile && test === null) file = bunFile[1];
     };
@@ -281,17 +293,14 @@ function runGroup(runtime, root, path, deadline, t0) {
     child.stdout.on("data", onData);
     child.stderr.on("data", onData);
     const timer = setTimeout(() => {
+      if (test !== null) return;
       timedOut = true;
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
+      kill();
     }, Math.max(0, deadline - Date.now()));
     child.on("close", (code) => {
       clearTimeout(timer);
       if (buf !== "") onLine(buf);
-      const failed = !timedOut && code !== 0;
+      const failed = test !== null || (!timedOut && code !== 0);
       if (failed && test === null) {
         // a crash or load error rather than a failing test
         test = `(exit ${code}) ${tail.filter((l) => /error/i.test(l)).at(-1)?.trim() ?? ""}`;
