@@ -111,18 +111,30 @@ function applyMutant(m, read) {
   for (const e of m.edits) {
     const text = files.get(e.file) ?? read(e.file);
     if (text === null) return { ok: false, why: `file ${e.file} not found` };
-    const hits = [...text.matchAll(anchorRegExp(e.find))];
-    if (hits.length === 0) {
-      return { ok: false, why: `anchor not found in ${e.file}: "${e.find}"` };
+    const finds = Array.isArray(e.find) ? e.find : [e.find];
+    let hit = null;
+    for (const find of finds) {
+      const hits = [...text.matchAll(anchorRegExp(find))];
+      if (hits.length > 1) {
+        return {
+          ok: false,
+          why: `anchor ambiguous (${hits.length} matches) in ${e.file}: "${find}"`,
+        };
+      }
+      if (hits.length === 1) {
+        hit = hits[0];
+        break;
+      }
     }
-    if (hits.length > 1) {
-      return {
-        ok: false,
-        why: `anchor ambiguous (${hits.length} matches) in ${e.file}: "${e.find}"`,
-      };
+    if (hit === null) {
+      const quoted = finds.map((f) => `"${f}"`).join(" or ");
+      return { ok: false, why: `anchor not found in ${e.file}: ${quoted}` };
     }
-    const h = hits[0];
-    files.set(e.file, text.slice(0, h.index) + e.replace + text.slice(h.index + h[0].length));
+    const replacement = e.replace.replaceAll("$&", hit[0]);
+    files.set(
+      e.file,
+      text.slice(0, hit.index) + replacement + text.slice(hit.index + hit[0].length),
+    );
   }
   return { ok: true, files };
 }

@@ -3,12 +3,13 @@
 // Each mutant is one classic Raft bug, written as exact search/replace edits on the source.
 // `find` must occur exactly once in its file; runs of whitespace in `find` match any run of
 // whitespace (so re-indentation or re-wrapping by `deno fmt` does not break an anchor), nothing
-// else is fuzzy. When an anchor no longer matches, the harness reports the mutant as
+// else is fuzzy. `find` may list alternatives (e.g. before and after a rename): the first that
+// occurs is used. In `replace`, `$&` stands for the matched text. When an anchor no longer matches, the harness reports the mutant as
 // "anchor not found" (or "anchor ambiguous"): update the anchor here, do not delete the mutant.
 // Keep anchors small: one expression or statement that names what the bug is about.
 
 /**
- * @typedef {{ file: string, find: string, replace: string }} Edit
+ * @typedef {{ file: string, find: string | string[], replace: string }} Edit
  * @typedef {{ name: string, bug: string, edits: Edit[] }} Mutant
  */
 
@@ -248,9 +249,9 @@ export const MUTANTS = [
     bug: "the node trusts the tick-based leader lease even when ticks lagged real time",
     edits: [{
       file: NODE,
-      find: "#ticksKeptPace(): boolean {",
-      replace:
-        "#ticksKeptPace(): boolean {\n    if (this.#tickTimes.length >= 0) return true; // MUTANT",
+      // the clock check of the lease (renamed on main after 771e9fd)
+      find: ["#leaseConfirmedByClock(): boolean {", "#ticksKeptPace(): boolean {"],
+      replace: "$&\n    if (Date.now() >= 0) return true; // MUTANT",
     }],
   },
   {
