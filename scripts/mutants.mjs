@@ -37,6 +37,8 @@ import { fileURLToPath } from "node:url";
 import { MUTANTS } from "./mutants/catalog.mjs";
 
 const here = join(dirname(fileURLToPath(import.meta.url)), "..");
+/** Kill functions of the test runs in progress (their process groups), for Ctrl-C. */
+const live = new Set();
 const GROUPS = { core: "tests/core", sim: "tests/sim", node: "tests/node" };
 
 function parseArgs(argv) {
@@ -271,6 +273,7 @@ function runGroup(runtime, root, path, deadline, t0) {
         // already gone
       }
     };
+    live.add(kill);
     const onLine = (raw) => {
       const line = raw.replace(new RegExp(String.fromCharCode(27) + "\\[[0-9;]*m", "g"), "");
       tail.push(line);
@@ -311,6 +314,7 @@ function runGroup(runtime, root, path, deadline, t0) {
     }, Math.max(0, deadline - Date.now()));
     child.on("close", (code) => {
       clearTimeout(timer);
+      live.delete(kill);
       if (buf !== "") onLine(buf);
       const failed = test !== null || (!timedOut && code !== 0);
       if (failed && test === null) {
@@ -380,11 +384,16 @@ log(
 let aborted = false;
 process.on("SIGINT", () => {
   aborted = true;
+  for (const kill of live) kill();
 });
 
 if (opt.baseline) {
   log("Baseline (unmutated) …");
   const b = await runTests(opt, scratches[0], log);
+  if (aborted) {
+    if (!opt.keep) { for (const d of scratches) rmSync(d, { recursive: true, force: true }); }
+    process.exit(130);
+  }
   if (b.status !== "missed") {
     log(`Baseline ${b.status === "timeout" ? "timed out" : `failed: ${b.group}: ${b.test}`}`);
     if (b.tail) log(b.tail);
@@ -426,6 +435,7 @@ async function worker(root) {
         }
       }
       const r = await runTests(opt, root, (s) => log(`[${m.name}] ${s.trim()}`));
+      if (aborted) break; // interrupted: the run was killed, its result means nothing
       results.set(m.name, r);
       if (r.status === "caught") {
         log(`${m.name}: CAUGHT by ${r.group}: ${r.test} after ${secs(r.failedAt)}`);
