@@ -123,8 +123,8 @@ export const MUTANTS = [
     edits: [
       {
         file: LOG,
-        find: "return Math.min(this.committed, this.stableLastIndex()) > this.applied;",
-        replace: "return this.committed > this.applied; // MUTANT",
+        find: "Math.min(this.committed, this.stableLastIndex()) >",
+        replace: "this.committed /* MUTANT */ >",
       },
       {
         file: LOG,
