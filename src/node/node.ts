@@ -254,6 +254,7 @@ export class Node {
       onFatal: (e) => this.#enterError(e),
     });
     this.#logManager = new LogManager(this.#log, this.#meta, {
+      ...(options.logCacheBytes === undefined ? {} : { cacheBytes: options.logCacheBytes }),
       onEntriesLoaded: () => {
         this.#core?.notifyStorageReady();
         this.#drive();
@@ -1540,6 +1541,10 @@ function validateOptions(o: NodeOptions): void {
   }
   if (o.logStorage === undefined && (typeof o.logUri !== "string" || o.logUri === "")) {
     bad("options.logUri is required (or options.logStorage)");
+  }
+  const lc = o.logCacheBytes;
+  if (lc !== undefined && !(Number.isSafeInteger(lc) && lc > 0)) {
+    bad(`logCacheBytes ${lc} must be a positive integer`);
   }
   const ct = o.catchupTimeoutMs;
   if (ct !== undefined && !(Number.isFinite(ct) && ct > 0)) {
