@@ -1228,6 +1228,7 @@ export class Node {
     if (rd.softState !== undefined) this.#onSoftState(rd.softState, rd);
     this.#send(rd.messages);
     const lm = this.#logManager!;
+    let superseded = false; // by a newer snapshot: skip this one and the entries after it
     if (rd.snapshot !== undefined) {
       if (this.#snapshotExecutor === null) {
         throw RaftException.of(
@@ -1235,12 +1236,12 @@ export class Node {
           "Cannot install a snapshot: snapshotUri is not set",
         );
       }
-      await this.#snapshotExecutor.install(
+      superseded = !await this.#snapshotExecutor.install(
         rd.snapshot,
         () => this.#state === NodeState.SHUTTING || this.#state === NodeState.SHUTDOWN,
       );
     }
-    if (rd.entries.length > 0) await lm.append(rd.entries);
+    if (rd.entries.length > 0 && !superseded) await lm.append(rd.entries);
     if (rd.hardState !== undefined) await lm.setHardState(rd.hardState);
     this.#send(rd.messagesAfterPersist);
     if (rd.committedEntries.length > 0) this.#applyCommitted(rd.committedEntries, closures, core);
