@@ -173,7 +173,9 @@ function viewOf(payload: ConfigurationPayload): ConfView {
  *    depend on anything unpersisted, so the leader's disk write and replication overlap);
  * 2. durably persist `rd.snapshot` (fetch the data from the leader and install it), then
  *    `rd.entries` (truncating the stored log from `rd.entries[0].index`), then `rd.hardState`;
- *    the storage seen by the core must reflect these writes before step 5;
+ *    the storage seen by the core must reflect these writes before step 5; when a newer
+ *    InstallSnapshot superseded `rd.snapshot` meanwhile (`core.superseded(rd)`), the snapshot
+ *    and the entries may be skipped;
  * 3. only after that, send `rd.messagesAfterPersist` (vote grants, append acks — Raft's
  *    "no acknowledgement before the state it depends on is durable"); read the array only
  *    now, not before persisting: a `step` in the meantime that cuts the log withdraws, in
@@ -424,6 +426,42 @@ export class RaftCore {
   /** Memory size of the entries handed out for applying and not yet applied (see `maxApplyingBytes`). */
   applyingBytes(): number {
     return this.#log.applyingBytes;
+  }
+
+  /**
+   * The snapshot from the leader that the driver has not installed yet (the newest one: a
+   * newer InstallSnapshot replaces an older pending one), or `undefined`.
+   *
+   * @returns Its meta.
+   */
+  pendingSnapshot(): SnapshotMeta | undefined {
+    return this.#log.pendingSnapshot;
+  }
+
+  /**
+   * Whether `rd` carries a snapshot that a newer InstallSnapshot replaced after `rd` was
+   * handed out. Such a Ready need not be persisted beyond its `hardState`: the driver may
+   * skip installing its snapshot and writing its `entries` (they continue the replaced
+   * snapshot), then `advance(rd)` as usual; the newer snapshot comes in the next Ready.
+   *
+   * Invariant (superseding): the log the core describes is always one the driver can reach.
+   * A newer InstallSnapshot replaces a pending one and withdraws every ack from the older
+   * one's index on (nothing of it may be claimed before it is durable), and `advance` of a
+   * Ready carrying the older snapshot marks nothing stable: not the newer snapshot, and not
+   * entries at indexes the newer log may hold again.
+   *
+   * @param rd The Ready handed out by the last `ready()`.
+   * @returns `true` when `rd.snapshot` is no longer the pending snapshot.
+   */
+  superseded(rd: Ready): boolean {
+    return this.#superseded(rd);
+  }
+
+  #superseded(rd: Ready): boolean {
+    const s = rd.snapshot;
+    if (s === undefined) return false;
+    const p = this.#log.pendingSnapshot;
+    return p !== undefined && (p.index !== s.index || p.term !== s.term);
   }
 
   /** The first log index. */
@@ -1027,9 +1065,12 @@ export class RaftCore {
     const out = this.#readyOut;
     this.#readyOut = null;
     this.#outAfter = null;
-    if (rd.snapshot !== undefined) this.#log.stableSnapTo(rd.snapshot.index);
-    const last = rd.entries[rd.entries.length - 1];
-    if (last !== undefined) this.#log.stableTo(last.index, last.term);
+    if (!this.#superseded(rd)) {
+      // (a superseded Ready's snapshot and entries are not durable: see `superseded`)
+      if (rd.snapshot !== undefined) this.#log.stableSnapTo(rd.snapshot.index);
+      const last = rd.entries[rd.entries.length - 1];
+      if (last !== undefined) this.#log.stableTo(last.index, last.term);
+    }
     const applied = rd.committedEntries[rd.committedEntries.length - 1];
     if (applied !== undefined) {
       invariant(applied.index <= this.#log.committed, "applied beyond commit");
@@ -1632,7 +1673,10 @@ export class RaftCore {
       return;
     }
     // The log is replaced: only what was committed (and so is in the snapshot) stays true.
-    this.#withdrawAcks(log.committed + 1);
+    // A pending snapshot this one supersedes was never installed: acks from its index on
+    // (its own among them) claim what the driver will now never persist.
+    const pending = log.pendingSnapshot;
+    this.#withdrawAcks(pending === undefined ? log.committed + 1 : pending.index);
     log.restore(meta);
     this.#confBase = { index: meta.index, term: meta.term, conf: meta.conf };
     this.#confs = [];

@@ -254,6 +254,7 @@ export class Node {
       onFatal: (e) => this.#enterError(e),
     });
     this.#logManager = new LogManager(this.#log, this.#meta, {
+      ...(options.logCacheBytes === undefined ? {} : { cacheBytes: options.logCacheBytes }),
       onEntriesLoaded: () => {
         this.#core?.notifyStorageReady();
         this.#drive();
@@ -1227,6 +1228,7 @@ export class Node {
     if (rd.softState !== undefined) this.#onSoftState(rd.softState, rd);
     this.#send(rd.messages);
     const lm = this.#logManager!;
+    let superseded = false; // by a newer snapshot: skip this one and the entries after it
     if (rd.snapshot !== undefined) {
       if (this.#snapshotExecutor === null) {
         throw RaftException.of(
@@ -1234,12 +1236,12 @@ export class Node {
           "Cannot install a snapshot: snapshotUri is not set",
         );
       }
-      await this.#snapshotExecutor.install(
+      superseded = !await this.#snapshotExecutor.install(
         rd.snapshot,
         () => this.#state === NodeState.SHUTTING || this.#state === NodeState.SHUTDOWN,
       );
     }
-    if (rd.entries.length > 0) await lm.append(rd.entries);
+    if (rd.entries.length > 0 && !superseded) await lm.append(rd.entries);
     if (rd.hardState !== undefined) await lm.setHardState(rd.hardState);
     this.#send(rd.messagesAfterPersist);
     if (rd.committedEntries.length > 0) this.#applyCommitted(rd.committedEntries, closures, core);
@@ -1540,6 +1542,10 @@ function validateOptions(o: NodeOptions): void {
   }
   if (o.logStorage === undefined && (typeof o.logUri !== "string" || o.logUri === "")) {
     bad("options.logUri is required (or options.logStorage)");
+  }
+  const lc = o.logCacheBytes;
+  if (lc !== undefined && !(Number.isSafeInteger(lc) && lc > 0)) {
+    bad(`logCacheBytes ${lc} must be a positive integer`);
   }
   const ct = o.catchupTimeoutMs;
   if (ct !== undefined && !(Number.isFinite(ct) && ct > 0)) {

@@ -57,6 +57,13 @@ export interface NodeOptions {
   logUri?: string;
   /** `local://path` or `memory://name` (required). */
   raftMetaUri: string;
+  /**
+   * Memory for recent log entries kept for replication and applying, in bytes (default 64 MiB;
+   * webraft's own, braft has no such bound). Each entry counts its payload plus a fixed
+   * overhead; older entries are read back from the log storage when needed, with as much
+   * again for those. A small value trades memory for disk reads.
+   */
+  logCacheBytes?: number;
   /** `local://path` or `memory://name`; empty disables snapshots. */
   snapshotUri?: string;
   /** Skip downloading snapshot files whose name and checksum match local ones (default false). */

@@ -99,6 +99,14 @@ export class SnapshotExecutor {
   #status: SnapshotStatus = "IDLE";
   /** An install from the Ready loop is running: no save or background download may start. */
   #installing = false;
+  /**
+   * While an install is running: the newest InstallSnapshot for a later index, held back (no
+   * download may start meanwhile). A failing install copies it between its own attempts and
+   * lets the core take it (see `install`).
+   */
+  #offer: (MessageEnvelope & { message: InstallSnapshotMessage }) | null = null;
+  /** Index of the snapshot being installed (0 when none). */
+  #installIndex = 0;
   #last: SnapshotMeta = NO_SNAPSHOT;
   #timer: TimerHandle | null = null;
   #copyUri: { index: number; uri: string } | null = null;
@@ -323,6 +331,14 @@ export class SnapshotExecutor {
     }
     const p = this.#prepared;
     if (p !== null && p.meta.index === m.meta.index && p.meta.term === m.meta.term) return false;
+    if (this.#installing) {
+      if (envelope.uri !== undefined && m.meta.index > this.#installIndex) {
+        if (this.#offer === null || m.meta.index >= this.#offer.message.meta.index) {
+          this.#offer = envelope;
+        }
+      }
+      return true; // dropped, or kept for a failing install; the leader sends it again
+    }
     this.#download(envelope);
     return true;
   }
@@ -376,21 +392,32 @@ export class SnapshotExecutor {
    * `installAttempts` times and ends at once on `cancel()`: the Ready loop is never blocked
    * for ever.
    *
+   * A newer snapshot supersedes this one (issue 9): before each copy and after each failed
+   * one, if the core's pending snapshot is no longer `meta` (a newer InstallSnapshot replaced
+   * it), or a newer InstallSnapshot that arrived meanwhile can be downloaded and the core
+   * takes it, the install ends without installing `meta`; the newer snapshot's files stay
+   * prepared for the next Ready. Invariant: files of a snapshot the core holds pending are
+   * never discarded, so the install that follows never needs the superseded one's source.
+   *
    * @param meta The snapshot from the Ready.
    * @param stopping Whether the node is shutting down (stops retrying).
+   * @returns `true` when `meta` was installed, `false` when a newer snapshot superseded it
+   *   (the core's `superseded(rd)` then holds; the Ready's entries must not be written).
    * @throws {RaftException} The copy's error when every attempt failed or the node is
    *   stopping; ESTATEMACHINE when `onSnapshotLoad` fails; EIO when storage fails.
    */
-  async install(meta: SnapshotMeta, stopping: () => boolean): Promise<void> {
+  async install(meta: SnapshotMeta, stopping: () => boolean): Promise<boolean> {
     const storage = this.#storage;
     const attempts = Math.max(1, this.#options.installAttempts ?? 10);
     const closing = this.#closing.signal;
     this.#installing = true;
+    this.#installIndex = meta.index;
     try {
       // A save holds the storage's only writer: let it finish rather than fail to copy.
       while (this.#status === "SAVING") await this.#saving;
       let writer = this.#takePrepared(meta);
       for (let attempt = 1; writer === null; attempt++) {
+        if (this.#supersededBy(meta)) return false; // its files are prepared: keep them
         const running = this.#inflight;
         if (running !== null) {
           running.abort.abort();
@@ -411,6 +438,7 @@ export class SnapshotExecutor {
           writer = await this.#copy(uri, closing);
         } catch (e) {
           if (stopping() || closing.aborted) throw e;
+          if (await this.#takeOffer(meta)) return false;
           if (attempt >= attempts) {
             const code = e instanceof RaftException ? e.code : RaftError.EIO;
             throw RaftException.of(
@@ -450,12 +478,47 @@ export class SnapshotExecutor {
       await this.#host.logManager.installSnapshot(meta);
       this.#last = meta;
       this.#uris.clear();
+      return true;
     } catch (e) {
       throw typedError(e, ErrorType.SNAPSHOT, `install snapshot at index ${meta.index}`);
     } finally {
       this.#installing = false;
+      this.#installIndex = 0;
+      this.#offer = null;
       this.#status = "IDLE";
     }
+  }
+
+  /** Whether the core's pending snapshot is no longer `meta` (a newer one replaced it). */
+  #supersededBy(meta: SnapshotMeta): boolean {
+    const p = this.#host.core()?.pendingSnapshot?.(); // (test doubles of the core may lack it)
+    return p !== undefined && (p.index !== meta.index || p.term !== meta.term);
+  }
+
+  /**
+   * Between the failed copies of `meta`: downloads the newest InstallSnapshot held back
+   * meanwhile and hands it to the core (as a background download would).
+   *
+   * @returns Whether the core now holds a newer snapshot than `meta` (its files prepared).
+   */
+  async #takeOffer(meta: SnapshotMeta): Promise<boolean> {
+    if (this.#supersededBy(meta)) return true;
+    const offer = this.#offer;
+    this.#offer = null;
+    if (offer === null) return false;
+    await this.#discardPrepared(); // (none: each attempt starts by dropping other files)
+    let writer: SnapshotWriter;
+    try {
+      writer = await this.#copy(offer.uri!, this.#closing.signal);
+    } catch {
+      return false; // its source fails too: go on with `meta`; the leader sends it again
+    }
+    const newer = offer.message.meta;
+    this.#prepared = { meta: newer, writer };
+    if (this.#host.active()) this.#host.receive(offer); // the core sees its files prepared
+    // The core turned it down (a stale term, say): free the writer.
+    if (!this.#pendingInstall(newer)) await this.#discardPrepared();
+    return this.#supersededBy(meta);
   }
 
   #takePrepared(meta: SnapshotMeta): SnapshotWriter | null {
