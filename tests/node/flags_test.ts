@@ -7,6 +7,10 @@ import { Node } from "../../src/node/node.ts";
 import { StateMachine } from "../../src/node/state_machine.ts";
 import { Status } from "../../src/errors/status.ts";
 import { MemoryNetwork } from "../../transports/memory/memory_network.ts";
+import { SettleTracker } from "./_settle.ts";
+
+/** Every closure given to `apply()` runs once and every Promise settles (checked last). */
+const settle = new SettleTracker();
 
 class BatchRecorder extends StateMachine {
   batches: number[] = [];
@@ -27,6 +31,7 @@ it("raft_apply_batch caps the entries per onApply call", async () => {
   try {
     const fsm = new BatchRecorder();
     const node = new Node("flags", "127.0.0.1:7600:0");
+    settle.instrument(node);
     await node.init({
       fsm,
       initialConf: "127.0.0.1:7600:0",
@@ -44,4 +49,9 @@ it("raft_apply_batch caps the entries per onApply call", async () => {
     flags.raft_apply_batch = saved;
     await net.close();
   }
+});
+
+it("every closure given to apply() ran exactly once and every node Promise settled", async () => {
+  assert.ok(settle.counts.promises > 0, "the check had work");
+  await settle.check(30_000);
 });

@@ -10,6 +10,10 @@ import { createLogStorage, registerLogStorage } from "../../storage/uri.ts";
 import type { LogStorage } from "../../storage/log/log_storage.ts";
 import type { LogEntry } from "../../src/core/entry.ts";
 import { MockFsm, waitFor, withDeadline } from "./cluster.ts";
+import { SettleTracker } from "./_settle.ts";
+
+/** Every closure given to `apply()` runs once and every Promise settles (checked last). */
+const settle = new SettleTracker();
 
 async function startGroup(
   net: MemoryNetwork,
@@ -22,6 +26,7 @@ async function startGroup(
   for (const peer of peers) {
     const fsm = new MockFsm();
     const node = new Node(group, peer);
+    settle.instrument(node);
     const endpoint = peer.split(":").slice(0, 2).join(":");
     await node.init({
       fsm,
@@ -189,4 +194,9 @@ describe("LogManager group commit", () => {
       await net.close();
     }
   });
+});
+
+it("every closure given to apply() ran exactly once and every node Promise settled", async () => {
+  assert.ok(settle.counts.promises > 0, "the check had work");
+  await settle.check(30_000);
 });

@@ -26,6 +26,10 @@ import { localFileSystem } from "../../storage/fs/detect.ts";
 import { MemoryNetwork } from "../../transports/memory/memory_network.ts";
 import { ManualNet } from "../core/manual_net.ts";
 import { Cluster, DEADLINE_MS, MockFsm, peerIds, waitFor } from "./cluster.ts";
+import { SettleTracker } from "./_settle.ts";
+
+/** Every closure given to `apply()` runs once and every Promise settles (checked last). */
+const settle = new SettleTracker();
 
 /** Runs `body` with some flags changed, restoring them afterwards. */
 async function withFlags(changes: Partial<RaftFlags>, body: () => Promise<void>): Promise<void> {
@@ -95,6 +99,7 @@ async function single(
   const net = new MemoryNetwork();
   const name = `parity-${++seq}-${Math.floor(Math.random() * 1e9)}`;
   const node = new Node(name, "127.0.0.1:7700:0");
+  settle.instrument(node);
   await node.init({
     fsm,
     initialConf: "127.0.0.1:7700:0",
@@ -590,4 +595,9 @@ describe("describe() and onError", () => {
       }
     }
   });
+});
+
+it("every closure given to apply() ran exactly once and every node Promise settled", async () => {
+  assert.ok(settle.counts.promises > 0, "the check had work");
+  await settle.check(30_000);
 });
