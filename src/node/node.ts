@@ -1476,10 +1476,35 @@ export class Node {
   #enterError(e: RaftException): void {
     if (this.#error !== null) return;
     this.#error = e;
-    if (!this.#stopping()) this.#state = NodeState.ERROR;
+    if (!this.#stopping()) {
+      this.#state = NodeState.ERROR;
+      this.#stepDownInError();
+    }
     this.#clearTimers();
     this.#failPending(this.#errorStatus(e));
     this.#failAllWaiters(new RaftException(this.#errorStatus(e)));
+  }
+
+  /**
+   * braft `NodeImpl::on_error`: a leader or follower steps down with EBADNODE, so the state
+   * machine gets `onLeaderStop` or `onStopFollowing` (queued after `onError`). Nothing is
+   * processed any more, so the soft state is set here: a later shutdown reports nothing.
+   */
+  #stepDownInError(): void {
+    const soft = this.#soft;
+    const status = new Status(RaftError.EBADNODE, "Raft node(leader or candidate) is in error.");
+    if (soft.role === "leader") {
+      // a transferring leader already had onLeaderStop when the transfer started
+      if (!soft.transferring || !this.#leaderStarted) this.#caller.leaderStop(status);
+      this.#leaderStarted = false;
+    } else if (soft.role === "follower" && soft.leader !== "") {
+      this.#caller.stopFollowing({
+        leaderId: PeerId.parse(soft.leader),
+        term: soft.term,
+        status,
+      });
+    }
+    this.#soft = { ...soft, role: "follower", leader: "", transferring: false };
   }
 
   #stopping(): boolean {
