@@ -125,12 +125,12 @@ export class FSMCaller {
   }
 
   /**
-   * Queues `onLeaderStop(status)`.
+   * Queues `onLeaderStop(status)`; it runs even once the caller is in error (braft).
    *
    * @param status Why leadership ended.
    */
   leaderStop(status: Status): void {
-    this.#enqueueCallback("Notifying leader stop", () => this.#fsm.onLeaderStop(status));
+    this.#enqueueCallback("Notifying leader stop", () => this.#fsm.onLeaderStop(status), true);
   }
 
   /**
@@ -143,12 +143,16 @@ export class FSMCaller {
   }
 
   /**
-   * Queues `onStopFollowing(ctx)`.
+   * Queues `onStopFollowing(ctx)`; it runs even once the caller is in error (braft).
    *
    * @param ctx The old leader.
    */
   stopFollowing(ctx: LeaderChangeContext): void {
-    this.#enqueueCallback("Notifying stop following", () => this.#fsm.onStopFollowing(ctx));
+    this.#enqueueCallback(
+      "Notifying stop following",
+      () => this.#fsm.onStopFollowing(ctx),
+      true,
+    );
   }
 
   /**
@@ -226,9 +230,17 @@ export class FSMCaller {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  #enqueueCallback(activity: string, fn: () => void | Promise<void>): void {
+  /**
+   * `afterError`: braft's FSMCaller runs LEADER_STOP and STOP_FOLLOWING tasks even once it
+   * is in error (NodeImpl::on_error steps down to deliver them); the other callbacks stop.
+   */
+  #enqueueCallback(
+    activity: string,
+    fn: () => void | Promise<void>,
+    afterError = false,
+  ): void {
     this.#enqueue(async () => {
-      if (this.#error !== null) return;
+      if (this.#error !== null && !afterError) return;
       this.#activity = activity;
       try {
         await fn();

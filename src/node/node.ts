@@ -1304,7 +1304,10 @@ export class Node {
       // keep their closures: #takeClosures settles them when they are handed out.
       this.#failPending(status, this.#core!.commitIndex());
       this.#failWaiters(RaftException.of(RaftError.EPERM, "leader stepped down"));
-      if (this.#leaderStarted && !prev.transferring) {
+      // braft step_down: on_leader_stop for every leader that steps down, even one whose
+      // on_leader_start has not run yet (its first entry never committed); a transferring
+      // leader already had it when the transfer started
+      if (!prev.transferring || !this.#leaderStarted) {
         this.#caller.leaderStop(soft.reason ?? new Status(RaftError.EPERM, "leader stepped down"));
       }
       this.#leaderStarted = false;
@@ -1345,7 +1348,7 @@ export class Node {
       this.#caller.startFollowing({
         leaderId: PeerId.parse(soft.leader),
         term: soft.term,
-        status: Status.OK(),
+        status: newLeaderStatus(prev, soft),
       });
     }
     if (
@@ -1475,10 +1478,35 @@ export class Node {
   #enterError(e: RaftException): void {
     if (this.#error !== null) return;
     this.#error = e;
-    if (!this.#stopping()) this.#state = NodeState.ERROR;
+    if (!this.#stopping()) {
+      this.#state = NodeState.ERROR;
+      this.#stepDownInError();
+    }
     this.#clearTimers();
     this.#failPending(this.#errorStatus(e));
     this.#failAllWaiters(new RaftException(this.#errorStatus(e)));
+  }
+
+  /**
+   * braft `NodeImpl::on_error`: a leader or follower steps down with EBADNODE, so the state
+   * machine gets `onLeaderStop` or `onStopFollowing` (queued after `onError`). Nothing is
+   * processed any more, so the soft state is set here: a later shutdown reports nothing.
+   */
+  #stepDownInError(): void {
+    const soft = this.#soft;
+    const status = new Status(RaftError.EBADNODE, "Raft node(leader or candidate) is in error.");
+    if (soft.role === "leader") {
+      // a transferring leader already had onLeaderStop when the transfer started
+      if (!soft.transferring || !this.#leaderStarted) this.#caller.leaderStop(status);
+      this.#leaderStarted = false;
+    } else if (soft.role === "follower" && soft.leader !== "") {
+      this.#caller.stopFollowing({
+        leaderId: PeerId.parse(soft.leader),
+        term: soft.term,
+        status,
+      });
+    }
+    this.#soft = { ...soft, role: "follower", leader: "", transferring: false };
   }
 
   #stopping(): boolean {
@@ -1585,4 +1613,17 @@ async function disposeOwned(fsm: StateMachine): Promise<void> {
 
 function keysString(conf: Configuration): string {
   return conf.peers.map((p) => p.key()).sort().join(",");
+}
+
+/**
+ * The status braft's `check_step_down` hands `on_start_following`: ENEWLEADER, saying whether
+ * the leader came with a higher term or was found by a candidate or a leaderless follower.
+ */
+function newLeaderStatus(prev: SoftState, soft: SoftState): Status {
+  const message = soft.term > prev.term
+    ? "Raft node receives message from new leader with higher term."
+    : prev.role === "candidate" || prev.role === "leader"
+    ? "Candidate receives message from new leader with the same term."
+    : "Follower receives message from new leader with the same term.";
+  return new Status(RaftError.ENEWLEADER, message);
 }

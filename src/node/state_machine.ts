@@ -17,7 +17,7 @@ export interface LeaderChangeContext {
   readonly leaderId: PeerId | null;
   /** Its term. */
   readonly term: number;
-  /** Why following stopped (OK when starting). */
+  /** Why following stopped, or started (ENEWLEADER, as braft's `check_step_down`). */
   readonly status: Status;
 }
 
@@ -25,7 +25,8 @@ export interface LeaderChangeContext {
  * The user's state machine. Subclass it and implement `onApply`; override the other
  * callbacks as needed. webraft calls every callback one at a time, in order (a callback
  * that returns a Promise is awaited before the next one starts). A callback that throws
- * puts the node into ERROR: `onError` is called and nothing else is applied.
+ * puts the node into ERROR: `onError` is called and nothing else is applied; then a leader
+ * gets `onLeaderStop` and a follower `onStopFollowing`, with EBADNODE (braft `on_error`).
  *
  * @example A counter
  * ```ts
@@ -88,7 +89,9 @@ export abstract class StateMachine {
    * This node stopped being leader (step down, or the start of a transfer), with braft's
    * codes: ETRANSFERLEADERSHIP (transfer starts), ELEADERREMOVED, ESETPEER (resetPeers),
    * EHIGHERTERMREQUEST, EHIGHERTERMRESPONSE, ENEWLEADER, ERAFTTIMEDOUT ("Majority of the
-   * group dies") or ESHUTDOWN (shutdown). Only called after `onLeaderStart`.
+   * group dies"), EBADNODE (the node went to ERROR) or ESHUTDOWN (shutdown). As in braft it
+   * is called for every leadership that ends, even one that ended before its first entry
+   * committed (so before `onLeaderStart`).
    *
    * @param _status Why.
    */
@@ -112,16 +115,18 @@ export abstract class StateMachine {
   onConfigurationCommitted(_conf: Configuration, _index: number): void | Promise<void> {}
 
   /**
-   * This follower accepted a new leader.
+   * This follower accepted a new leader. `ctx.status` is ENEWLEADER, saying whether the
+   * leader came with a higher term or was found in the same term (braft `check_step_down`).
    *
-   * @param _ctx The leader and its term.
+   * @param _ctx The leader, its term and how it was found.
    */
   onStartFollowing(_ctx: LeaderChangeContext): void | Promise<void> {}
 
   /**
    * This follower lost its leader. `ctx.status` says why, with braft's codes: ERAFTTIMEDOUT
    * (election timeout, or it campaigns for a transfer), EHIGHERTERMREQUEST, ENEWLEADER (a
-   * leader of a higher term), ESETPEER or ESHUTDOWN (shutdown).
+   * leader of a higher term), ESETPEER, EBADNODE (the node went to ERROR) or ESHUTDOWN
+   * (shutdown).
    *
    * @param _ctx The old leader, its term and why.
    */

@@ -151,6 +151,30 @@ describe("FSMCaller", () => {
     assert.equal(caller.lastAppliedIndex, 2);
   });
 
+  it("onLeaderStop and onStopFollowing still run once the caller is in error (braft on_error step-down)", async () => {
+    class Following extends Recorder {
+      override onStopFollowing(ctx: LeaderChangeContext): void {
+        this.events.push(`stopFollowing ${ctx.status.code}`);
+      }
+    }
+    const fsm = new Following();
+    fsm.failAt = 1;
+    const caller = new FSMCaller(fsm, { applyBatch: 10 });
+    caller.committed([data(1)]);
+    await caller.idle();
+    assert.ok(caller.error !== null);
+    const bad = new Status(RaftError.EBADNODE, "in error");
+    caller.leaderStart(3); // skipped: nothing starts on a failed state machine
+    caller.startFollowing({ leaderId: null, term: 3, status: Status.OK() });
+    caller.leaderStop(bad);
+    caller.stopFollowing({ leaderId: null, term: 3, status: bad });
+    await caller.idle();
+    assert.deepEqual(fsm.events, [
+      `leaderStop ${RaftError.EBADNODE}`,
+      `stopFollowing ${RaftError.EBADNODE}`,
+    ]);
+  });
+
   it("setErrorAndRollback stops applying and reports ESTATEMACHINE", async () => {
     const fsm = new Recorder();
     fsm.rollbackAt = 2;

@@ -1,14 +1,27 @@
 // braft parity (issue 16): test_node.cpp / test_leader_lease.cpp scenarios that check the exact
-// codes and callbacks a user porting braft code relies on.
+// codes and callbacks a user porting braft code relies on. Numbers are test_node.cpp's order
+// (see the braft reference, section 8); the other scenarios are in the node_*_test.ts files.
+//
+// Not applicable here:
+// - 7 LeaderFailWithWitness and 26 leader_witness_temporary_be_leader: webraft has no witness
+//   replicas (a separate roadmap issue; raft_enable_witness_to_leader is not implemented).
+// - 43 follower_handle_out_of_order_append_entries: webraft has no out-of-order AppendEntries
+//   cache (braft's append_entries_cache for pipelined RPCs); a follower answers an AE that does
+//   not follow its log with a rejection and the leader probes back, which the simulator and the
+//   chaos tests exercise with reordered and duplicated deliveries.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Configuration } from "../../src/conf/configuration.ts";
 import { ANY_PEER, type PeerId } from "../../src/conf/peer_id.ts";
-import { RaftError, Status } from "../../src/errors/status.ts";
+import { RaftError, type RaftException, Status } from "../../src/errors/status.ts";
 import type { Node } from "../../src/node/node.ts";
 import { NodeState } from "../../src/node/options.ts";
 import type { LeaderChangeContext } from "../../src/node/state_machine.ts";
-import { setDiskDelay } from "./_faults.ts";
+import { ThroughputSnapshotThrottle } from "../../src/node/snapshot_throttle.ts";
+import { flags } from "../../src/util/flags.ts";
+import { LocalSnapshotStorage } from "../../storage/snapshot/local_snapshot_storage.ts";
+import { registerSnapshotStorage } from "../../storage/uri.ts";
+import { faultFs, setDiskDelay } from "./_faults.ts";
 import {
   applyStatus,
   Cluster,
@@ -24,12 +37,14 @@ import {
 class RecFsm extends MockFsm {
   stops: Status[] = [];
   stopCtxs: LeaderChangeContext[] = [];
+  startCtxs: LeaderChangeContext[] = [];
   committedConfs: { conf: string; index: number }[] = [];
   events: string[] = [];
   onStart: ((ctx: LeaderChangeContext) => void) | null = null;
 
   override onApply(iter: Parameters<MockFsm["onApply"]>[0]): void {
     for (; iter.valid(); iter.next()) {
+      if (iter.index() === this.throwOnApplyAt) throw new Error(`mock failure at ${iter.index()}`);
       this.events.push(`apply ${iter.data().text()}`);
       this.logs.push(iter.data().text());
       this.appliedIndex = iter.index();
@@ -43,14 +58,21 @@ class RecFsm extends MockFsm {
   override onLeaderStop(...args: unknown[]): void {
     super.onLeaderStop();
     this.stops.push(args[0] as Status);
+    this.events.push(`leaderStop ${(args[0] as Status).code}`);
   }
   override onStartFollowing(ctx: LeaderChangeContext): void {
     super.onStartFollowing(ctx);
+    this.startCtxs.push(ctx);
     this.onStart?.(ctx);
   }
   override onStopFollowing(ctx: LeaderChangeContext): void {
     super.onStopFollowing(ctx);
     this.stopCtxs.push(ctx);
+    this.events.push(`stopFollowing ${ctx.status.code}`);
+  }
+  override onError(e: RaftException): void {
+    super.onError(e);
+    this.events.push(`error ${e.code}`);
   }
   override onConfigurationCommitted(...args: unknown[]): void {
     super.onConfigurationCommitted(args[0] as Configuration);
@@ -521,6 +543,306 @@ describe("braft parity: more test_node scenarios", () => {
       await c.apply(leader, 10, "after");
       await c.ensureSame();
       assert.equal(c.nodes.get(f.key())!.term(), leader.term());
+    } finally {
+      await c.stopAll();
+    }
+  });
+});
+
+/** Applies `n` entries of `bytes` bytes each (braft's large-payload scenarios). */
+async function applyLarge(leader: Node, n: number, fill: string, bytes: number): Promise<void> {
+  const data = new TextEncoder().encode(fill.repeat(bytes));
+  await Promise.all(Array.from({ length: n }, () => leader.applyAsync(data)));
+}
+
+/** Stops a follower, writes and compacts twice, so that it can only catch up by snapshot. */
+async function compactPast(c: Cluster, leader: Node, laggers: PeerId[], bytes = 0): Promise<void> {
+  for (const p of laggers) await c.stop(p);
+  if (bytes > 0) await applyLarge(leader, 10, "b", bytes);
+  else await c.apply(leader, 10, "b");
+  await leader.snapshot();
+  if (bytes > 0) await applyLarge(leader, 10, "c", bytes);
+  else await c.apply(leader, 10, "c");
+  await leader.snapshot();
+}
+
+describe("braft parity: Vote_timedout (15)", () => {
+  for (const stepDown of [true, false]) {
+    it(
+      `raft_step_down_when_vote_timedout=${stepDown}: a candidate whose vote timed out ${
+        stepDown ? "pre-votes again (its term stays)" : "starts the next election at once"
+      }; after the restart the logs converge`,
+      async () => {
+        const saved = flags.raft_step_down_when_vote_timedout;
+        flags.raft_step_down_when_vote_timedout = stepDown;
+        const peers = peerIds(2, 5580 + (stepDown ? 0 : 5));
+        const c = new Cluster(`pvotetimedout${stepDown}`, peers, { electionTimeoutMs: 300 });
+        try {
+          await startAll(c, peers);
+          const leader = await c.waitLeader();
+          await c.apply(leader, 5);
+          const follower = c.followers()[0]!.nodeId();
+          await c.stop(follower);
+          // the leader steps down (no quorum) and keeps pre-voting in vain (a pre-candidate:
+          // CANDIDATE state, no vote timer)
+          const preVoting = (): boolean =>
+            leader.state() === NodeState.CANDIDATE && /STOPPED/.test(leader.describe().voteTimer);
+          await waitFor(
+            () => (preVoting() ? true : undefined),
+            DEADLINE_MS,
+            "the old leader to step down and pre-vote",
+          );
+          const term = leader.term();
+          // braft calls elect_self(); here: a granted pre-vote from the stopped peer, after
+          // which the node requests votes in term + 1 (a pre-candidate does not vote again)
+          leader.receive({
+            groupId: c.name,
+            message: {
+              type: "PreVoteResp",
+              from: follower.key(),
+              to: leader.nodeId().key(),
+              term: term + 1,
+              granted: true,
+            },
+          });
+          assert.equal(leader.term(), term + 1);
+          assert.match(leader.describe().voteTimer, /SCHEDULING/, "a candidate");
+          if (stepDown) {
+            // the vote times out: back to pre-voting, which never raises the term
+            await waitFor(
+              () => (/STOPPED/.test(leader.describe().voteTimer) ? true : undefined),
+              DEADLINE_MS,
+              "the candidate to step down to pre-voting",
+            );
+            assert.equal(leader.term(), term + 1);
+            await sleep(1000); // several election timeouts: still no new term without a peer
+            assert.equal(leader.term(), term + 1);
+          } else {
+            // the vote times out: a new election in term + 2, without any peer's pre-vote
+            await waitFor(
+              () => (leader.term() >= term + 2 ? true : undefined),
+              DEADLINE_MS,
+              "the next election",
+            );
+          }
+          await c.start(follower, { fsm: new RecFsm() });
+          await c.apply(await c.waitLeader(), 5, "after");
+          await c.ensureSame();
+        } finally {
+          flags.raft_step_down_when_vote_timedout = saved;
+          await c.stopAll();
+        }
+      },
+    );
+  }
+});
+
+/** Counts the follower-side downloads a shared throttle admits and refuses. */
+class CountingThrottle extends ThroughputSnapshotThrottle {
+  running = 0;
+  maxRunning = 0;
+  refused = 0;
+  admitted = 0;
+  override addOneMoreTask(isLeader: boolean): boolean {
+    const ok = super.addOneMoreTask(isLeader);
+    if (isLeader) return ok;
+    if (!ok) this.refused++;
+    else {
+      this.admitted++;
+      this.running++;
+      this.maxRunning = Math.max(this.maxRunning, this.running);
+    }
+    return ok;
+  }
+  override finishOneTask(isLeader: boolean): void {
+    if (!isLeader && this.running > 0) this.running--;
+    super.finishOneTask(isLeader);
+  }
+}
+
+describe("braft parity: install_snapshot_exceed_max_task_num (20)", () => {
+  it("raft_max_install_snapshot_tasks_num=1: two lagging followers share one download slot and both catch up", async () => {
+    const saved = flags.raft_max_install_snapshot_tasks_num;
+    flags.raft_max_install_snapshot_tasks_num = 1;
+    const peers = peerIds(5, 5590);
+    const c = new Cluster("pinstallmax", peers);
+    // braft's harness shares one ThroughputSnapshotThrottle between all nodes of the process
+    const throttle = new CountingThrottle(4 * 1024 * 1024, 10);
+    try {
+      for (const p of peers) await c.start(p, { extra: { snapshotThrottle: throttle } });
+      const leader = await c.waitLeader();
+      await c.apply(leader, 10, "a");
+      await c.ensureSame();
+      const [f1, f2] = c.followers().map((n) => n.nodeId());
+      await compactPast(c, leader, [f1!, f2!], 128 * 1024);
+      await c.start(f1!, { extra: { snapshotThrottle: throttle } });
+      await c.start(f2!, { extra: { snapshotThrottle: throttle } });
+      await c.ensureSame();
+      assert.equal(c.fsm(f1!).snapshotsLoaded, 1, "f1 installed the snapshot");
+      assert.equal(c.fsm(f2!).snapshotsLoaded, 1, "f2 installed the snapshot");
+      assert.equal(throttle.maxRunning, 1, "never two downloads at once");
+      assert.ok(throttle.refused >= 1, "the second download was refused and retried");
+      assert.equal(throttle.running, 0);
+    } finally {
+      flags.raft_max_install_snapshot_tasks_num = saved;
+      await c.stopAll();
+    }
+  });
+});
+
+// Snapshots on the fault-injecting file system, so that an install can fail with EIO.
+registerSnapshotStorage(
+  "faultsnap",
+  (path, options) => new LocalSnapshotStorage(faultFs, `/faultsnap/${path}`, options),
+);
+
+describe("braft parity: Report_error_during_install_snapshot (10)", () => {
+  it("an EIO while publishing an installed snapshot puts the follower in ERROR; the others go on; shutdown is clean", async () => {
+    const peers = peerIds(3, 5600);
+    const c = new Cluster("pinstallerr", peers);
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 10, "a");
+      await c.ensureSame();
+      const lagger = c.followers()[0]!.nodeId();
+      await compactPast(c, leader, [lagger]);
+      // braft: snapshot_executor->report_error(EIO, "Fail to close writer")
+      const path = `${c.name}/${lagger.port}`;
+      faultFs.injectFault({ op: "rename", path: `/faultsnap/${path}/`, error: "EIO" });
+      const fsm = new RecFsm();
+      const node = await c.start(lagger, { fsm, extra: { snapshotUri: `faultsnap://${path}` } });
+      await waitFor(
+        () => (node.state() === NodeState.ERROR ? true : undefined),
+        DEADLINE_MS,
+        "the follower to go to ERROR",
+      );
+      await waitFor(() => fsm.errors[0], DEADLINE_MS, "onError");
+      assert.equal(fsm.errors[0]!.code, RaftError.EIO);
+      assert.equal(fsm.snapshotsLoaded, 0);
+      // braft NodeImpl::on_error: a follower steps down to call on_stop_following, after
+      // on_error
+      await waitFor(() => fsm.stopCtxs[0], DEADLINE_MS, "onStopFollowing");
+      assert.equal(fsm.stopCtxs[0]!.status.code, RaftError.EBADNODE);
+      assert.match(fsm.stopCtxs[0]!.status.message, /is in error/);
+      const ev = fsm.events.filter((e) => !e.startsWith("apply"));
+      assert.deepEqual(ev, [`error ${RaftError.EIO}`, `stopFollowing ${RaftError.EBADNODE}`]);
+      assert.equal((await applyStatus(node, "x")).code, RaftError.EPERM);
+      // the other two keep the group writable
+      const now = await c.waitLeader();
+      assert.ok((await applyStatus(now, "after")).ok());
+      await c.stop(lagger); // shutting down a node in ERROR works
+      assert.equal(node.state(), NodeState.SHUTDOWN);
+      assert.equal(fsm.stopCtxs.length, 1, "no second onStopFollowing at shutdown");
+      await c.ensureSame();
+    } finally {
+      await c.stopAll();
+    }
+  });
+});
+
+describe("braft parity: leader and following callbacks (node.cpp check_step_down, step_down)", () => {
+  it("onStartFollowing gets ENEWLEADER, as braft's check_step_down passes it", async () => {
+    const peers = peerIds(3, 5610);
+    const c = new Cluster("pstartfollow", peers);
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 3);
+      for (const f of c.followers()) {
+        const ctx = await waitFor(() => rec(c, f).startCtxs[0], DEADLINE_MS, "onStartFollowing");
+        assert.equal(ctx.status.code, RaftError.ENEWLEADER, ctx.status.message);
+        assert.match(ctx.status.message, /receives message from new leader with/);
+        assert.ok(ctx.leaderId?.equals(leader.nodeId()));
+        assert.equal(ctx.term, leader.term());
+      }
+      // a follower cut off during the next election hears of it with a higher term
+      const [cutOff, voter] = c.followers();
+      c.net.isolate(cutOff!.nodeId().endpoint);
+      const old = leader.nodeId();
+      assert.ok(voter!.vote().ok());
+      const next = await waitFor(() => otherLeader(c, old), DEADLINE_MS, "a new leader");
+      assert.ok(next.nodeId().equals(voter!.nodeId()));
+      c.net.heal();
+      const ctx = await waitFor(() => rec(c, cutOff!).startCtxs[1], DEADLINE_MS, "following again");
+      assert.equal(ctx.status.code, RaftError.ENEWLEADER);
+      assert.match(ctx.status.message, /higher term/);
+      await c.ensureSame();
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("a leader that steps down before its first entry commits gets onLeaderStop without onLeaderStart (braft step_down)", async () => {
+    // Two of three peers run; the follower's acks are cut as soon as it follows (its slow
+    // disk holds the first ack back), so the leader never commits its first entry and steps
+    // down when its election timeout finds no quorum.
+    const peers = peerIds(3, 5620);
+    const c = new Cluster("pstopnostart", peers, { storage: "faultmem", electionTimeoutMs: 1000 });
+    try {
+      const fsms = new Map<string, RecFsm>();
+      let cutOnce = false;
+      for (const p of peers.slice(0, 2)) {
+        const fsm = new RecFsm();
+        fsm.onStart = (ctx) => {
+          if (cutOnce || ctx.leaderId === null) return;
+          cutOnce = true;
+          c.net.cut(p.endpoint, ctx.leaderId.endpoint);
+        };
+        fsms.set(p.key(), fsm);
+        setDiskDelay(c.diskPath(p), 150);
+        await c.start(p, { fsm });
+      }
+      const leader = await waitFor(
+        () => [...c.nodes.values()].find((n) => n.isLeader()),
+        DEADLINE_MS,
+        "a leader",
+      );
+      const fsm = fsms.get(leader.nodeId().key())!;
+      const stop = await waitFor(() => fsm.stops[0], DEADLINE_MS, "onLeaderStop");
+      assert.equal(stop.code, RaftError.ERAFTTIMEDOUT, stop.message);
+      assert.ok(!fsm.events.some((e) => e.startsWith("leaderStart")), fsm.events.join(","));
+      for (const p of peers) setDiskDelay(c.diskPath(p), 0);
+      c.net.heal();
+      await c.apply(await c.waitLeader(), 3);
+      await c.ensureSame();
+      // every later leadership of this node is bracketed: at most one stop per start, plus
+      // the one without a start
+      const starts = fsm.events.filter((e) => e.startsWith("leaderStart")).length;
+      assert.ok(fsm.stops.length <= starts + 1, fsm.events.join(","));
+    } finally {
+      for (const p of peers) setDiskDelay(c.diskPath(p), 0);
+      await c.stopAll();
+    }
+  });
+});
+
+describe("braft parity: a leader in error (NodeImpl::on_error)", () => {
+  it("a leader whose onApply throws gets onError, then onLeaderStop(EBADNODE); the others elect a new leader", async () => {
+    const peers = peerIds(3, 5630);
+    const c = new Cluster("pleadererr", peers);
+    try {
+      await startAll(c, peers);
+      const leader = await c.waitLeader();
+      await c.apply(leader, 3);
+      const fsm = rec(c, leader);
+      fsm.throwOnApplyAt = leader.appliedIndex() + 1;
+      const st = await applyStatus(leader, "poison");
+      assert.equal(st.code, RaftError.ESTATEMACHINE, st.message);
+      await waitFor(() => fsm.stops[0], DEADLINE_MS, "onLeaderStop");
+      assert.equal(fsm.stops[0]!.code, RaftError.EBADNODE);
+      const ev = fsm.events.filter((e) => !e.startsWith("apply"));
+      assert.deepEqual(ev.slice(-2), [
+        `error ${RaftError.ESTATEMACHINE}`,
+        `leaderStop ${RaftError.EBADNODE}`,
+      ]);
+      assert.equal(leader.state(), NodeState.ERROR);
+      const old = leader.nodeId();
+      await c.stop(old);
+      assert.equal(fsm.stops.length, 1, "no second onLeaderStop at shutdown");
+      const next = await c.waitLeader();
+      await c.apply(next, 3, "after");
+      await c.ensureSame();
     } finally {
       await c.stopAll();
     }
