@@ -1499,6 +1499,7 @@ export class Node {
       // a transferring leader already had onLeaderStop when the transfer started
       if (!soft.transferring || !this.#leaderStarted) this.#caller.leaderStop(status);
       this.#leaderStarted = false;
+      this.#wakeCandidateInError(soft.term);
     } else if (soft.role === "follower" && soft.leader !== "") {
       this.#caller.stopFollowing({
         leaderId: PeerId.parse(soft.leader),
@@ -1507,6 +1508,34 @@ export class Node {
       });
     }
     this.#soft = { ...soft, role: "follower", leader: "", transferring: false };
+  }
+
+  /**
+   * braft `on_error` steps a leader down with `wakeup_a_candidate`: the most caught-up voter
+   * gets a TimeoutNow saying the leader stepped down for good (this node takes no further part
+   * until it restarts), so the group elects a successor at once instead of after an election
+   * timeout, and the voters need not wait out their follower lease. Sent outside the Ready loop,
+   * which no longer runs in ERROR.
+   */
+  #wakeCandidateInError(term: number): void {
+    const core = this.#core;
+    if (core === null) return;
+    const conf = core.configuration();
+    const isVoter = (id: string): boolean => {
+      try {
+        const peer = PeerId.parse(id);
+        return conf.peers.contains(peer) || (conf.oldPeers?.contains(peer) ?? false);
+      } catch {
+        return false;
+      }
+    };
+    let best: { id: string; match: number } | null = null;
+    for (const f of core.followers()) {
+      if (f.id === core.id || !isVoter(f.id)) continue;
+      if (best === null || f.match > best.match) best = { id: f.id, match: f.match };
+    }
+    if (best === null) return;
+    this.#send([{ type: "TimeoutNow", from: core.id, to: best.id, term, leaderSteppedDown: true }]);
   }
 
   #stopping(): boolean {
