@@ -238,4 +238,22 @@ describe("witness replicas", () => {
     assert.ok(net.core(B).lastIndex() >= last);
     assert.deepEqual(dataOf(net.stored(B)).slice(0, 2), ["1", "2"]);
   });
+
+  it("a witness leader never sends InstallSnapshot (its snapshot may lack the data)", () => {
+    const net = new WitnessNet(true);
+    net.elect(A);
+    net.propose(A, "1", [B]);
+    net.propose(A, "2", [B]);
+    const w = net.core(W);
+    // the witness compacts its log past everything B has, then A crashes
+    net.storages.get(W)!.compact(w.snapshotMetaAt(w.commitIndex()));
+    assert.ok(w.firstIndex() > net.core(B).lastIndex() + 1, "B needs a snapshot");
+    for (let i = 0; i < 60 && !w.isLeader(); i++) net.tick(1, [A]);
+    assert.ok(w.isLeader(), "the witness became leader");
+    for (let i = 0; i < 30 && w.isLeader(); i++) net.tick(1, [A]);
+    assert.ok(
+      !net.sent.some((m) => m.type === "InstallSnapshot" && m.from === W),
+      "no InstallSnapshot from the witness",
+    );
+  });
 });
