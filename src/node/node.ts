@@ -1592,6 +1592,9 @@ function validateOptions(o: NodeOptions): void {
   if (o.transport === undefined) {
     bad("options.transport is required (e.g. a MemoryNetwork's transport)");
   }
+  if (o.witness !== undefined && typeof o.witness !== "boolean") {
+    bad(`witness ${String(o.witness)} must be a boolean`);
+  }
   const pri = o.electionPriority;
   if (pri !== undefined && !(Number.isSafeInteger(pri) && pri >= 0)) {
     bad(`electionPriority ${pri} must be a non-negative integer`);
