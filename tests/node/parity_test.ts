@@ -924,8 +924,11 @@ describe("braft parity: witness replicas (7, 26)", () => {
       await c.stop(old);
       await c.start(lagging, { fsm: new RecFsm() });
       // only the witness has the latest entries: it wins, then steps down by itself
-      const w = c.nodes.get(witness.key())!;
-      await waitFor(() => (w.isLeader() ? true : undefined), DEADLINE_MS, "the witness to lead");
+      await waitFor(
+        () => (rec(c, witness).leaderStarts > 0 ? true : undefined),
+        DEADLINE_MS,
+        "the witness to lead (onLeaderStart)",
+      );
       await waitFor(() => rec(c, witness).stops[0], DEADLINE_MS, "the witness to step down");
       assert.equal(rec(c, witness).stops[0]!.code, RaftError.ETRANSFERLEADERSHIP);
       const next = await waitFor(() => otherLeader(c, witness), DEADLINE_MS, "a replica leader");
