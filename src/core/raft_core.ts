@@ -69,6 +69,18 @@ export interface RaftCoreOptions {
   leaseEnabled?: boolean;
   /** Election priority: 0 never starts an election on its own timer; leaders hand over to caught-up peers of higher priority (default 1). */
   priority?: number;
+  /**
+   * This node is a witness (braft `NodeOptions.witness`): it votes and counts in quorums but
+   * never campaigns, unless `witnessToLeader` (default false).
+   */
+  witness?: boolean;
+  /**
+   * braft `raft_enable_witness_to_leader` (default false): a witness campaigns after twice the
+   * election timeout, and once leader steps down at its next step-down check
+   * (ETRANSFERLEADERSHIP), waking the most caught-up replica. Without it, a leader sends
+   * witnesses DATA entries without their payload. Must be the same on every node.
+   */
+  witnessToLeader?: boolean;
   /** Membership when both log and snapshot are empty (braft `initial_conf`). */
   initialConf?: ConfigurationPayload;
   /** Index the state machine has already applied (≥ snapshot index; default the snapshot index). */
@@ -122,6 +134,8 @@ export interface FollowerStatus {
 
 interface ConfView {
   payload: ConfigurationPayload;
+  // voters with the witness role (PeerId role 1)
+  witnesses: Set<string>;
   voters: string[];
   oldVoters: string[];
   learners: string[];
@@ -148,6 +162,16 @@ type StepFn = (m: Message) => void;
 const EMPTY_DATA: ChunkChain = new ChunkChain();
 const NONE = "";
 
+/**
+ * braft replicator `_prepare_entry` for a witness: entries keep index, term, type and
+ * membership (log matching needs no more) but DATA entries lose their payload.
+ */
+function stripData(entries: LogEntry[]): LogEntry[] {
+  return entries.map((e) =>
+    e.type === EntryType.DATA && e.data.length > 0 ? { ...e, data: EMPTY_DATA } : e
+  );
+}
+
 function keysOf(c: Configuration | undefined): string[] {
   if (c === undefined) return [];
   const out: string[] = [];
@@ -160,7 +184,11 @@ function viewOf(payload: ConfigurationPayload): ConfView {
   const oldVoters = keysOf(payload.oldPeers);
   const learners = [...keysOf(payload.learners), ...keysOf(payload.oldLearners)];
   const all = [...new Set([...voters, ...oldVoters, ...learners])];
-  return { payload, voters, oldVoters, learners, all };
+  const witnesses = new Set<string>();
+  for (const c of [payload.peers, payload.oldPeers]) {
+    for (const p of c ?? []) if (p.isWitness) witnesses.add(p.key());
+  }
+  return { payload, voters, oldVoters, learners, all, witnesses };
 }
 
 /**
@@ -233,6 +261,8 @@ export class RaftCore {
   readonly #checkQuorum: boolean;
   readonly #leaseEnabled: boolean;
   readonly #priority: number;
+  readonly #witness: boolean;
+  readonly #witnessToLeader: boolean;
   readonly #maxApplyBytes: number;
   readonly #maxApplying: number;
   readonly #asyncApply: boolean;
@@ -342,6 +372,8 @@ export class RaftCore {
     this.#checkQuorum = options.checkQuorum ?? true;
     this.#leaseEnabled = options.leaseEnabled ?? false;
     this.#priority = options.priority ?? 1;
+    this.#witness = options.witness ?? false;
+    this.#witnessToLeader = options.witnessToLeader ?? false;
     this.#maxApplyBytes = options.maxApplyBytes ?? 8 * 1024 * 1024;
     this.#asyncApply = options.maxApplyingBytes !== undefined;
     this.#maxApplying = options.maxApplyingBytes ?? Infinity;
@@ -754,7 +786,9 @@ export class RaftCore {
     }
     if (target === NONE || target === "0.0.0.0:0:0") {
       // braft find_the_next_candidate: the most caught-up voter without RPC errors, or -1
-      const cands = this.#prng.shuffle(this.#conf.voters.filter((id) => id !== this.#id));
+      const cands = this.#prng.shuffle(
+        this.#conf.voters.filter((id) => id !== this.#id && !this.#conf.witnesses.has(id)),
+      );
       let best = NONE;
       let bestMatch = -1;
       for (const id of cands) {
@@ -896,7 +930,7 @@ export class RaftCore {
     if (this.#role !== "follower") return false;
     this.#voteTriggered = true;
     this.#triggerElapsed = 0;
-    this.#randomizedTimeout = this.#electionTick + this.#prng.int(this.#maxDelay + 1);
+    this.#randomizedTimeout = this.#newElectionTimeout();
     return true;
   }
 
@@ -1109,7 +1143,7 @@ export class RaftCore {
     this.#leader = NONE;
     this.#electionElapsed = 0;
     this.#heartbeatElapsed = 0;
-    this.#randomizedTimeout = this.#electionTick + this.#prng.int(this.#maxDelay + 1);
+    this.#randomizedTimeout = this.#newElectionTimeout();
     this.#votes.clear();
     this.#selfVotePending = false;
     this.#selfVoteDurable = false;
@@ -1149,8 +1183,16 @@ export class RaftCore {
     this.#tickFn = this.#tickElection;
   }
 
+  /** braft: a witness campaigns after twice the election timeout (a replica goes first). */
+  #newElectionTimeout(): number {
+    const base = this.#witness ? 2 * this.#electionTick : this.#electionTick;
+    return base + this.#prng.int(this.#maxDelay + 1);
+  }
+
   #promotable(): boolean {
     if (this.#log.pendingSnapshot !== undefined) return false;
+    // braft: without raft_enable_witness_to_leader a witness has no election or vote timer
+    if (this.#witness && !this.#witnessToLeader) return false;
     if (this.#conf.voters.includes(this.#id) || this.#conf.oldVoters.includes(this.#id)) {
       return true;
     }
@@ -1309,6 +1351,13 @@ export class RaftCore {
         return;
       }
       for (const [id, pr] of this.#prs) if (id !== this.#id) pr.recentActive = false;
+      if (this.#witness) {
+        // braft: a witness is leader only until its next step-down check
+        this.#stepDownAndWake(
+          new Status(RaftError.ETRANSFERLEADERSHIP, "Witness becomes leader temporarily"),
+        );
+        return;
+      }
     }
     if (this.#transferee !== NONE && this.#ticks - this.#transferStart >= this.#electionTick) {
       // braft: resume as leader after T, restarting the lease (on_leader_start): acks of
@@ -1349,7 +1398,10 @@ export class RaftCore {
     let bestPri = this.#priority;
     for (const id of this.#conf.voters) {
       const p = this.#peerPriority.get(id) ?? 1;
-      if (id !== this.#id && p > bestPri && this.#prs.get(id)?.match === this.#log.lastIndex()) {
+      if (
+        id !== this.#id && !this.#conf.witnesses.has(id) && p > bestPri &&
+        this.#prs.get(id)?.match === this.#log.lastIndex()
+      ) {
         best = id;
         bestPri = p;
       }
@@ -1779,7 +1831,8 @@ export class RaftCore {
         return false;
       }
       const meta = log.snapshotMeta();
-      if (meta.index === 0) return false;
+      // braft: a witness leader never installs a snapshot (its own may lack the data)
+      if (meta.index === 0 || this.#witness) return false;
       pr.becomeSnapshot(meta.index);
       pr.lastSendTick = this.#ticks;
       this.#send({ type: "InstallSnapshot", from: this.#id, to, term: this.#term, meta });
@@ -1789,6 +1842,7 @@ export class RaftCore {
     if (entries === null) return false; // storage will call notifyStorageReady()
     if (pr.readonlyIndex !== 0) entries = this.#readonlyCut(pr, entries);
     if (entries.length === 0 && !allowEmpty) return false;
+    if (!this.#witnessToLeader && this.#conf.witnesses.has(to)) entries = stripData(entries);
     this.#send({
       type: "AppendEntries",
       from: this.#id,
@@ -1924,7 +1978,7 @@ export class RaftCore {
     let best = NONE;
     let bestMatch = -1;
     for (const id of this.#conf.voters) {
-      if (id === this.#id) continue;
+      if (id === this.#id || this.#conf.witnesses.has(id)) continue;
       const m = this.#prs.get(id)?.match ?? 0;
       if (m > bestMatch) {
         best = id;

@@ -22,6 +22,12 @@ export interface FSMCallerOptions {
    * been called already.
    */
   onFatal?: (error: RaftException) => void;
+  /**
+   * The node is a witness (braft `NodeOptions.witness`): DATA entries (which reach it without
+   * their payload) are not given to `onApply`; they count as applied and their closures, if
+   * any, run with OK (the entry is committed). Default false.
+   */
+  witness?: boolean;
 }
 
 /** What the caller is doing now, for `describe()` (braft's `state_machine:` line). */
@@ -43,6 +49,7 @@ export class FSMCaller {
   #applyBatch: number;
   #onApplied: (index: number, term: number) => void;
   #onFatal: (error: RaftException) => void;
+  #witness: boolean;
   #queue: Work[] = [];
   #running = false;
   #idleWaiters: Array<() => void> = [];
@@ -63,6 +70,7 @@ export class FSMCaller {
     this.#applyBatch = Math.max(1, options.applyBatch ?? 32);
     this.#onApplied = options.onApplied ?? (() => {});
     this.#onFatal = options.onFatal ?? (() => {});
+    this.#witness = options.witness ?? false;
   }
 
   /** Index of the last applied entry. */
@@ -296,7 +304,7 @@ export class FSMCaller {
         i++;
         continue;
       }
-      if (entry.type !== EntryType.DATA) {
+      if (entry.type !== EntryType.DATA || this.#witness) {
         await this.#applyInternal(entry, done);
         i++;
         continue;

@@ -252,6 +252,7 @@ export class Node {
       applyBatch: flags.raft_apply_batch,
       onApplied: (index) => this.#onApplied(index),
       onFatal: (e) => this.#enterError(e),
+      witness: options.witness ?? false,
     });
     this.#logManager = new LogManager(this.#log, this.#meta, {
       ...(options.logCacheBytes === undefined ? {} : { cacheBytes: options.logCacheBytes }),
@@ -285,6 +286,7 @@ export class Node {
       }, {
         intervalS: options.snapshotIntervalS ?? 3600,
         filterBeforeCopyRemote: options.filterBeforeCopyRemote ?? false,
+        witness: options.witness ?? false,
         clock: this.#clock,
         ...(options.snapshotThrottle === undefined ? {} : { throttle: options.snapshotThrottle }),
       });
@@ -335,6 +337,8 @@ export class Node {
       leaseEnabled: this.#leaseOn,
       maxApplyingBytes: flags.raft_max_applying_bytes,
       priority: options.electionPriority ?? 1,
+      witness: options.witness ?? false,
+      witnessToLeader: flags.raft_enable_witness_to_leader,
       initialConf: { peers: initialConf },
       applied,
     });
@@ -711,10 +715,13 @@ export class Node {
    */
   #snapshotFsm(): StateMachine {
     const fsm = this.#fsm;
+    // braft: a witness has no data, so its snapshots are the meta alone
+    const witness = this.#options?.witness === true;
     return {
-      onSnapshotSave: (writer, done) => fsm.onSnapshotSave(writer, done),
+      onSnapshotSave: (writer, done) =>
+        witness ? done.run(Status.OK()) : fsm.onSnapshotSave(writer, done),
       onSnapshotLoad: async (reader) => {
-        await fsm.onSnapshotLoad(reader);
+        if (!witness) await fsm.onSnapshotLoad(reader);
         const meta = fromStoredSnapshotMeta(reader.loadMeta());
         if (meta.conf.oldPeers === undefined || meta.conf.oldPeers.isEmpty()) {
           await fsm.onConfigurationCommitted(meta.conf.peers.clone(), meta.index);
@@ -1613,6 +1620,9 @@ function validateOptions(o: NodeOptions): void {
   }
   if (o.transport === undefined) {
     bad("options.transport is required (e.g. a MemoryNetwork's transport)");
+  }
+  if (o.witness !== undefined && typeof o.witness !== "boolean") {
+    bad(`witness ${String(o.witness)} must be a boolean`);
   }
   const pri = o.electionPriority;
   if (pri !== undefined && !(Number.isSafeInteger(pri) && pri >= 0)) {

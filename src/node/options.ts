@@ -88,6 +88,13 @@ export interface NodeOptions {
    * theirs in every AppendEntries answer).
    */
   electionPriority?: number;
+  /**
+   * This node is a witness (braft `NodeOptions.witness`; its PeerId in the configuration
+   * should carry role `:1`): it votes and keeps the log's metadata, but its state machine is
+   * given no DATA entries and its snapshots hold only the meta. It never campaigns unless
+   * `flags.raft_enable_witness_to_leader` (default false).
+   */
+  witness?: boolean;
   /** Enable the leader lease (default `flags.raft_enable_leader_lease`, which is false). */
   enableLeaderLease?: boolean;
   /** The network endpoint this node is served on (required until the HTTP transport lands). */

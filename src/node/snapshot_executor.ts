@@ -62,6 +62,11 @@ export interface SnapshotExecutorOptions {
   intervalS: number;
   /** Skip downloading files whose name and checksum match the local snapshot. */
   filterBeforeCopyRemote: boolean;
+  /**
+   * The node is a witness: an installed snapshot copies only the meta, no file (braft
+   * `copy_file=false`). Default false.
+   */
+  witness?: boolean;
   /** Timers. */
   clock: Clock;
   /**
@@ -557,6 +562,10 @@ export class SnapshotExecutor {
     } catch (e) {
       throttle?.finishOneTask?.(false);
       throw e;
+    }
+    if (this.#options.witness === true) {
+      throttle?.finishOneTask?.(false);
+      return writer;
     }
     let local: SnapshotReader | null = null;
     try {

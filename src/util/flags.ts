@@ -67,6 +67,13 @@ export interface RaftFlags {
    * `maxApplyingBytes`); the rest waits in the log. Default 4 MiB.
    */
   raft_max_applying_bytes: number;
+  /**
+   * A witness (`NodeOptions.witness`) may become leader for a moment (braft
+   * `raft_enable_witness_to_leader`, default `false`): it campaigns after twice the election
+   * timeout, steps down at its next step-down check and wakes a replica. When on, witnesses
+   * also get the entries' data. Set it alike on every node before they are initialised.
+   */
+  raft_enable_witness_to_leader: boolean;
 }
 
 /**
@@ -102,4 +109,5 @@ export const flags: RaftFlags = {
   raft_max_pending_applies: 65536,
   raft_max_pending_apply_bytes: 64 * 1024 * 1024,
   raft_max_applying_bytes: 4 * 1024 * 1024,
+  raft_enable_witness_to_leader: false,
 };

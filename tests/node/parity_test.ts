@@ -3,8 +3,6 @@
 // (see the braft reference, section 8); the other scenarios are in the node_*_test.ts files.
 //
 // Not applicable here:
-// - 7 LeaderFailWithWitness and 26 leader_witness_temporary_be_leader: webraft has no witness
-//   replicas (a separate roadmap issue; raft_enable_witness_to_leader is not implemented).
 // - 43 follower_handle_out_of_order_append_entries: webraft has no out-of-order AppendEntries
 //   cache (braft's append_entries_cache for pipelined RPCs); a follower answers an AE that does
 //   not follow its log with a rejection and the leader probes back, which the simulator and the
@@ -12,7 +10,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import type { Configuration } from "../../src/conf/configuration.ts";
-import { ANY_PEER, type PeerId } from "../../src/conf/peer_id.ts";
+import { ANY_PEER, PeerId } from "../../src/conf/peer_id.ts";
 import { RaftError, type RaftException, Status } from "../../src/errors/status.ts";
 import type { Node } from "../../src/node/node.ts";
 import { NodeState } from "../../src/node/options.ts";
@@ -845,6 +843,102 @@ describe("braft parity: a leader in error (NodeImpl::on_error)", () => {
       await c.ensureSame();
     } finally {
       await c.stopAll();
+    }
+  });
+});
+
+describe("braft parity: witness replicas (7, 26)", () => {
+  /** Three peers, the first a witness (PeerId role 1), each with a RecFsm. */
+  async function startWitnessGroup(c: Cluster, peers: PeerId[]): Promise<void> {
+    for (const p of peers) await c.start(p, { fsm: new RecFsm(), extra: { witness: p.isWitness } });
+  }
+
+  function witnessPeers(basePort: number): PeerId[] {
+    const [w, a, b] = peerIds(3, basePort);
+    return [PeerId.parse(`${w!.endpoint}:0:1`), a!, b!];
+  }
+
+  /** ensure_same for the replicas; the witness applied as far but got no data. */
+  async function ensureSameReplicas(c: Cluster, witness: PeerId, min: number): Promise<void> {
+    // (not Cluster.ensureSame: it compares every state machine, the witness's is empty)
+    const leader = await c.waitLeader();
+    const reference = c.fsm(leader.nodeId()).logs;
+    assert.ok(reference.length >= min, `the leader applied ${reference.length} entries`);
+    for (const [key, node] of c.nodes) {
+      if (key === witness.key()) continue;
+      await waitFor(
+        () => (node.appliedIndex() >= leader.appliedIndex() ? true : undefined),
+        DEADLINE_MS,
+        `${key} to apply`,
+      );
+      assert.deepEqual(c.fsm(node.nodeId()).logs, reference, `replica ${key} differs`);
+    }
+    const w = c.nodes.get(witness.key())!;
+    await waitFor(
+      () => (w.appliedIndex() >= leader.appliedIndex() ? true : undefined),
+      DEADLINE_MS,
+      "the witness to apply",
+    );
+    assert.deepEqual(c.fsm(witness).logs, [], "the witness's state machine got no data");
+  }
+
+  it("LeaderFailWithWitness (7): a replica leader dies; the other replica wins with the witness's vote", async () => {
+    const peers = witnessPeers(7800);
+    const witness = peers[0]!;
+    const c = new Cluster("pwitness", peers);
+    try {
+      await startWitnessGroup(c, peers);
+      const leader = await c.waitLeader();
+      assert.ok(!leader.nodeId().equals(witness), "a witness never leads without the flag");
+      await c.apply(leader, 10);
+      const old = leader.nodeId();
+      await c.stop(old);
+      const follower = c.nodes.get(witness.key())!;
+      assert.equal((await applyStatus(follower, "on-a-follower")).code, RaftError.EPERM);
+      const next = await c.waitLeader();
+      assert.ok(!next.nodeId().equals(witness), "the new leader is the other replica");
+      assert.ok(!next.nodeId().equals(old));
+      await c.apply(next, 10, "again");
+      await c.start(old, { fsm: new RecFsm() });
+      await ensureSameReplicas(c, witness, 20);
+      assert.ok(!(await c.waitLeader()).nodeId().equals(witness));
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("leader_witness_temporary_be_leader (26): with raft_enable_witness_to_leader the witness leads, then hands over (ETRANSFERLEADERSHIP)", async () => {
+    const saved = flags.raft_enable_witness_to_leader;
+    flags.raft_enable_witness_to_leader = true;
+    const peers = witnessPeers(7810);
+    const witness = peers[0]!;
+    const c = new Cluster("pwitnesslead", peers);
+    try {
+      await startWitnessGroup(c, peers);
+      const leader = await waitFor(() => otherLeader(c, witness), DEADLINE_MS, "a replica leader");
+      // stop the other replica so that the witness has more entries than it
+      const lagging = c.followers().find((n) => !n.nodeId().equals(witness))!.nodeId();
+      await c.stop(lagging);
+      await c.apply(leader, 10);
+      const old = leader.nodeId();
+      await c.stop(old);
+      await c.start(lagging, { fsm: new RecFsm() });
+      // only the witness has the latest entries: it wins, then steps down by itself
+      await waitFor(
+        () => (rec(c, witness).leaderStarts > 0 ? true : undefined),
+        DEADLINE_MS,
+        "the witness to lead (onLeaderStart)",
+      );
+      await waitFor(() => rec(c, witness).stops[0], DEADLINE_MS, "the witness to step down");
+      assert.equal(rec(c, witness).stops[0]!.code, RaftError.ETRANSFERLEADERSHIP);
+      const next = await waitFor(() => otherLeader(c, witness), DEADLINE_MS, "a replica leader");
+      assert.ok(next.nodeId().equals(lagging), "the caught-up replica took over");
+      assert.ok(c.fsm(lagging).logs.length >= 10, "it has the entries only the witness kept");
+      await c.start(old, { fsm: new RecFsm() });
+      await ensureSameReplicas(c, witness, 10);
+    } finally {
+      await c.stopAll();
+      flags.raft_enable_witness_to_leader = saved;
     }
   });
 });
