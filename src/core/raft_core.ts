@@ -1331,6 +1331,17 @@ export class RaftCore {
     }
     if (this.#electionElapsed >= this.#randomizedTimeout) {
       this.#electionElapsed = 0;
+      if (this.#role === "follower" && this.#leader !== NONE) {
+        // braft reset_leader_id on election timeout, whether or not a campaign follows: a
+        // node that cannot campaign (not a voter, priority 0, witness) must not keep the
+        // leader, or `#inFollowerLease` would re-arm with each new timer round and hold
+        // back the (pre-)votes of a leaderless cluster forever
+        this.#reason = new Status(
+          RaftError.ERAFTTIMEDOUT,
+          `Lost connection from leader ${this.#leader}`,
+        );
+        this.#leader = NONE;
+      }
       if (this.#priority <= 0 && this.#role === "follower") return;
       const again = this.#role === "candidate" && !this.#stepDownWhenVoteTimedout;
       this.#campaign(again ? "election" : "prevote");
@@ -1432,6 +1443,8 @@ export class RaftCore {
    * Follower lease (vote stickiness): a leader we heard from within T may count on us, so no
    * other candidate gets our (pre-)vote. With `leaseEnabled` it runs T ticks from the last
    * message accepted from a leader (or from a restart), whatever role this node has since.
+   * With check-quorum it also holds while the leader is known and the election timer has not
+   * run out; each election timeout forgets the leader, even where no campaign follows.
    */
   #inFollowerLease(): boolean {
     if (this.#leaseEnabled && this.#ticks - this.#leaderContactTick < this.#electionTick) {
