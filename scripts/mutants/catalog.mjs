@@ -279,7 +279,10 @@ export const MUTANTS = [
     edits: [
       {
         file: CORE,
-        find: "this.#withdrawAcks(log.committed + 1);",
+        find: [
+          "this.#withdrawAcks(pending === undefined ? log.committed + 1 : pending.index);",
+          "this.#withdrawAcks(log.committed + 1);",
+        ],
         replace: "// MUTANT: acks beyond the commit index kept",
       },
       {
