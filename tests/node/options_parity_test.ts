@@ -3,7 +3,7 @@
 // nodeOwnsFsm), describe() fields and onError's ErrorType.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ErrorType, RaftError, type RaftException } from "../../src/errors/status.ts";
@@ -259,7 +259,8 @@ describe("extension points", () => {
   it("snapshotFileSystemAdaptor: local:// snapshots go to the given file system", async () => {
     const fs = new MemoryFileSystem();
     // A real temporary path: without the adaptor the snapshot would land on disk there.
-    const dir = join(mkdtempSync(join(tmpdir(), "webraft-adaptor-")), "snap");
+    const tmp = mkdtempSync(join(tmpdir(), "webraft-adaptor-"));
+    const dir = join(tmp, "snap");
     const { node, net } = await single({
       snapshotUri: `local://${dir}`,
       snapshotFileSystemAdaptor: fs,
@@ -274,6 +275,7 @@ describe("extension points", () => {
     } finally {
       await node.shutdown();
       await net.close();
+      rmSync(tmp, { recursive: true, force: true });
     }
   });
 
@@ -450,6 +452,7 @@ describe("extension points", () => {
       gcRaftData({ logUri: "nosuch://x", raftMetaUri: "memory://x" }),
       (e: RaftException) => e.code === RaftError.EINVAL,
     );
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("nodeOwnsFsm: the node disposes of its state machine after onShutdown", async () => {
