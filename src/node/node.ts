@@ -23,6 +23,7 @@ import { type Closure, closure, type Task } from "./closure.ts";
 import { FSMCaller } from "./fsm_caller.ts";
 import { fromStoredSnapshotMeta, LogManager } from "./log_manager.ts";
 import { SnapshotExecutor } from "./snapshot_executor.ts";
+import { findService } from "./service_registry.ts";
 import { NodeManager } from "./node_manager.ts";
 import {
   type LeaderLeaseStatus,
@@ -213,8 +214,18 @@ export class Node {
     this.#maxPendingApplyBytes = flags.raft_max_pending_apply_bytes;
     this.#setElectionTimeout(options.electionTimeoutMs ?? 1000);
     this.#maxClockDriftMs = options.maxClockDriftMs ?? 1000;
-    const transport = options.transport!;
-    if (transport.endpoint !== this.#peer.endpoint) {
+    let transport = options.transport;
+    if (transport === undefined) {
+      const service = findService(this.#peer.endpoint);
+      if (service === null) {
+        this.#state = NodeState.UNINITIALIZED;
+        throw RaftException.of(
+          RaftError.EINVAL,
+          `Cannot init node ${this.#describeId()}: no raft service serves "${this.#peer.endpoint}"; call addService(app, "${this.#peer.endpoint}") and serve the app before init, or pass options.transport`,
+        );
+      }
+      transport = service.transportFor(this.#peer.endpoint);
+    } else if (transport.endpoint !== this.#peer.endpoint) {
       this.#state = NodeState.UNINITIALIZED;
       throw RaftException.of(
         RaftError.EINVAL,
@@ -1617,9 +1628,6 @@ function validateOptions(o: NodeOptions): void {
   }
   if (typeof o.raftMetaUri !== "string" || o.raftMetaUri === "") {
     bad("options.raftMetaUri is required");
-  }
-  if (o.transport === undefined) {
-    bad("options.transport is required (e.g. a MemoryNetwork's transport)");
   }
   if (o.witness !== undefined && typeof o.witness !== "boolean") {
     bad(`witness ${String(o.witness)} must be a boolean`);

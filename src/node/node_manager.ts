@@ -109,6 +109,15 @@ export class NodeManager {
   }
 
   /**
+   * Every node served here, in the order they were added.
+   *
+   * @returns The nodes.
+   */
+  all(): RoutedNode[] {
+    return [...this.#nodes.values()];
+  }
+
+  /**
    * Sends a snapshot file request to another endpoint.
    *
    * @param to The endpoint.

@@ -97,7 +97,11 @@ export interface NodeOptions {
   witness?: boolean;
   /** Enable the leader lease (default `flags.raft_enable_leader_lease`, which is false). */
   enableLeaderLease?: boolean;
-  /** The network endpoint this node is served on (required until the HTTP transport lands). */
+  /**
+   * The network endpoint this node is served on. Default: the transport of the raft service
+   * registered for the node's endpoint with `addService` (same port); without one, `init`
+   * fails with EINVAL. Tests pass a `MemoryNetwork`'s transport.
+   */
   transport?: Transport;
   /** Time source (default the system clock; tests may pass a manual one). */
   clock?: Clock;
