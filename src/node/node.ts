@@ -186,6 +186,11 @@ export class Node {
     return this.#peer.key();
   }
 
+  /** Whether this node refuses CLI requests (`NodeOptions.disableCli`). */
+  get cliDisabled(): boolean {
+    return this.#options?.disableCli === true;
+  }
+
   // ------------------------------------------------------------------ lifecycle
 
   /**
