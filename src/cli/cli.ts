@@ -7,7 +7,7 @@
 
 import { Configuration } from "../conf/configuration.ts";
 import { ANY_PEER, PeerId } from "../conf/peer_id.ts";
-import { RaftError, RaftException } from "../errors/status.ts";
+import { RaftError, RaftException, Status } from "../errors/status.ts";
 import { type CliVerb, decodeCliResponse, encodeCliCall } from "../node/cli_service.ts";
 import type { CallOptions, Transport } from "../../transports/transport.ts";
 
@@ -113,9 +113,12 @@ class Session {
       bytes = await this.#call(peer.endpoint, encodeCliCall(verb, request), opts);
     } catch (e) {
       if (e instanceof RaftException) throw e;
-      throw RaftException.of(
-        RaftError.EHOSTUNREACH,
-        `Cannot ${verb} at ${peer}: ${e instanceof Error ? e.message : String(e)}`,
+      throw new RaftException(
+        new Status(
+          RaftError.EHOSTUNREACH,
+          `Cannot ${verb} at ${peer}: ${e instanceof Error ? e.message : String(e)}`,
+        ),
+        { cause: e },
       );
     }
     return decodeCliResponse(verb, bytes);
@@ -176,18 +179,18 @@ function confOf(
 
 function peersIn(verb: string, field: string, v: unknown): Configuration {
   if (!Array.isArray(v) || v.some((p) => typeof p !== "string")) {
-    throw bad(`Bad ${verb} response: ${field} must be an array of peer ids`);
+    throw bad(`Cannot read ${verb} response: ${field} must be an array of peer ids`);
   }
   try {
     return new Configuration(v as string[]);
   } catch (e) {
-    throw bad(`Bad ${verb} response: ${field}: ${(e as Error).message}`);
+    throw bad(`Cannot read ${verb} response: ${field}: ${(e as Error).message}`);
   }
 }
 
 /** braft `cli::get_leader`: asks each peer of `conf` until one knows the leader. */
 async function findLeader(s: Session, group: string, conf: Configuration): Promise<PeerId> {
-  if (conf.isEmpty()) throw bad("Empty group configuration");
+  if (conf.isEmpty()) throw bad("Cannot get the leader: empty group configuration");
   const failures: string[] = [];
   let code: number = RaftError.EAGAIN;
   for (const peer of conf) {
@@ -197,7 +200,7 @@ async function findLeader(s: Session, group: string, conf: Configuration): Promi
         peer_id: peer.toString(),
       });
       if (typeof res.leader_id === "string") return PeerId.parse(res.leader_id);
-      failures.push(`[${peer}] bad get_leader response: leader_id must be a string`);
+      failures.push(`[${peer}] leader_id in the answer is not a string`);
       code = RaftError.EINVAL;
     } catch (e) {
       if (e instanceof RaftException && e.code === RaftError.ECANCELED) throw e;
@@ -207,7 +210,7 @@ async function findLeader(s: Session, group: string, conf: Configuration): Promi
   }
   throw RaftException.of(
     code,
-    `Fail to get leader of group ${group}: ${failures.join(", ")}`,
+    `Cannot get the leader of group "${group}": ${failures.join(", ")}`,
   );
 }
 
@@ -328,7 +331,7 @@ export async function changePeers(
 ): Promise<ConfigurationChange> {
   const s = new Session(options);
   const next = confOf("newPeers", newPeers);
-  if (next.isEmpty()) throw bad("newPeers is empty");
+  if (next.isEmpty()) throw bad("Cannot change peers: newPeers is empty");
   return await changeAtLeader(s, "change_peers", groupOf(groupId), confOf("conf", conf), {
     new_peers: next.peers.map(String),
   });
@@ -354,7 +357,7 @@ export async function resetPeer(
   const s = new Session(options);
   const p = peerOf("peer", peer);
   const next = confOf("newPeers", newPeers);
-  if (next.isEmpty()) throw bad("new_conf is empty");
+  if (next.isEmpty()) throw bad("Cannot reset peer: newPeers is empty");
   await s.send(p, "reset_peer", {
     group_id: groupOf(groupId),
     peer_id: p.toString(),

@@ -9,15 +9,18 @@
  * `snapshot` go straight to the named peer. The options say how to reach the nodes: a
  * `Transport` or a {@linkcode CliCaller}.
  *
- * @example Grow a three-node group to four, then move leadership
+ * @example Grow a three-node group to four, snapshot, shrink it again, move leadership
  * ```ts
  * import {
+ *   ANY_PEER,
  *   cli,
+ *   type Closure,
  *   Configuration,
  *   type Iterator,
  *   MemoryNetwork,
  *   Node,
  *   StateMachine,
+ *   type SnapshotWriter,
  *   Status,
  * } from "@webraft/raft";
  * import assert from "node:assert/strict";
@@ -26,10 +29,15 @@
  *   onApply(iter: Iterator): void {
  *     for (; iter.valid(); iter.next()) iter.done()?.run(Status.OK());
  *   }
+ *   override onSnapshotSave(_writer: SnapshotWriter, done: Closure): void {
+ *     done.run(Status.OK()); // nothing to save
+ *   }
+ *   override async onSnapshotLoad(): Promise<void> {}
  * }
  *
  * const net = new MemoryNetwork();
  * const peers = ["127.0.0.1:8200:0", "127.0.0.1:8201:0", "127.0.0.1:8202:0"];
+ * const fourth = "127.0.0.1:8203:0";
  * const start = async (peer: string, i: number, initialConf?: string): Promise<Node> => {
  *   const node = new Node("cli-doc", peer);
  *   await node.init({
@@ -37,24 +45,32 @@
  *     ...(initialConf === undefined ? {} : { initialConf }),
  *     logUri: `memory://cli-doc/${i}/log`,
  *     raftMetaUri: `memory://cli-doc/${i}/meta`,
+ *     snapshotUri: `memory://cli-doc/${i}/snapshot`,
  *     transport: net.transport(`127.0.0.1:${8200 + i}`),
  *     electionTimeoutMs: 200,
  *   });
  *   return node;
  * };
  * const nodes = await Promise.all(peers.map((p, i) => start(p, i, peers.join(","))));
- * nodes.push(await start("127.0.0.1:8203:0", 3)); // empty configuration: waits to be added
+ * nodes.push(await start(fourth, 3)); // empty configuration: waits to be added
  * await Promise.race(nodes.map((n) => n.waitLeader()));
  *
+ * // Any endpoint on the network can call; over HTTP this would be a caller instead.
  * const options = { transport: net.transport("127.0.0.1:9999"), timeoutMs: 10_000 };
  * const conf = peers.join(",");
- * const change = await cli.addPeer("cli-doc", conf, "127.0.0.1:8203:0", options);
- * assert.equal(change.newPeers.size, 4);
- * assert.ok(change.newPeers.equals(new Configuration([...peers, "127.0.0.1:8203:0"])));
- *
- * const leader = await cli.getLeader("cli-doc", conf, options);
- * assert.ok(peers.includes(leader.toString()));
+ * const change = await cli.addPeer("cli-doc", conf, fourth, options);
+ * assert.ok(change.newPeers.equals(new Configuration([...peers, fourth])));
  * assert.equal((await cli.listPeers("cli-doc", conf, options)).length, 4);
+ *
+ * await cli.snapshot("cli-doc", fourth, options);
+ * assert.ok(nodes[3]!.describe().lastSnapshotIndex > 0);
+ *
+ * const back = await cli.removePeer("cli-doc", conf, fourth, options);
+ * assert.equal(back.newPeers.size, 3);
+ *
+ * const before = await cli.getLeader("cli-doc", conf, options);
+ * await cli.transferLeader("cli-doc", conf, ANY_PEER, options); // started, not finished
+ * assert.ok(peers.includes(before.toString()));
  *
  * for (const n of nodes) await n.shutdown();
  * await net.close();

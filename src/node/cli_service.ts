@@ -95,7 +95,7 @@ export async function handleCliRequest(
   body: unknown,
 ): Promise<Record<string, unknown>> {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
-    throw RaftException.of(RaftError.EINVAL, `Bad ${verb} request: expected an object`);
+    throw RaftException.of(RaftError.EINVAL, `Cannot ${verb}: the request must be an object`);
   }
   const req = new Request(verb, body as Record<string, unknown>);
   const group = req.groupId();
@@ -169,7 +169,10 @@ export async function handleCliCall(
 ): Promise<Uint8Array> {
   const { t: _t, verb, ...body } = call;
   if (typeof verb !== "string") {
-    throw RaftException.of(RaftError.EINVAL, `Bad CLI call: "verb" must be a string`);
+    throw RaftException.of(
+      RaftError.EINVAL,
+      `Cannot handle CLI call: verb must be a string, not ${typeName(verb)}`,
+    );
   }
   return encode(await handleCliRequest(manager, verb, body)) as Uint8Array;
 }
@@ -198,10 +201,10 @@ export function decodeCliResponse(verb: string, bytes: Uint8Array): Record<strin
   try {
     value = decode(bytes);
   } catch {
-    throw RaftException.of(RaftError.EINVAL, `Bad ${verb} response: not CBOR`);
+    throw RaftException.of(RaftError.EINVAL, `Cannot read ${verb} response: not CBOR`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw RaftException.of(RaftError.EINVAL, `Bad ${verb} response: expected a map`);
+    throw RaftException.of(RaftError.EINVAL, `Cannot read ${verb} response: expected a map`);
   }
   return value as Record<string, unknown>;
 }
@@ -211,7 +214,7 @@ class Request {
   constructor(readonly verb: string, readonly body: Record<string, unknown>) {}
 
   #bad(field: string, why: string): never {
-    throw RaftException.of(RaftError.EINVAL, `Bad ${this.verb} request: ${field} ${why}`);
+    throw RaftException.of(RaftError.EINVAL, `Cannot ${this.verb}: ${field} ${why}`);
   }
 
   groupId(): string {
@@ -284,17 +287,17 @@ function findNode(manager: CliNodeSource, group: string, peer: PeerId | undefine
   if (peer !== undefined) {
     const found = nodes.find((n) => n.peerKey === peer.key());
     if (found === undefined) {
-      throw RaftException.of(RaftError.ENOENT, `Fail to find node ${peer} in group ${group}`);
+      throw RaftException.of(RaftError.ENOENT, `Cannot find node ${peer} of group "${group}" here`);
     }
     node = found;
   } else {
     if (nodes.length === 0) {
-      throw RaftException.of(RaftError.ENOENT, `Fail to find node in group ${group}`);
+      throw RaftException.of(RaftError.ENOENT, `Cannot find a node of group "${group}" here`);
     }
     if (nodes.length > 1) {
       throw RaftException.of(
         RaftError.EINVAL,
-        `peer must be specified since there are ${nodes.length} nodes in group ${group}`,
+        `Cannot choose a node: peer must be specified since there are ${nodes.length} nodes of group "${group}" here`,
       );
     }
     node = nodes[0]!;
@@ -302,7 +305,7 @@ function findNode(manager: CliNodeSource, group: string, peer: PeerId | undefine
   if (node.cliDisabled) {
     throw RaftException.of(
       RaftError.EACCES,
-      `CliService is not allowed to access node ${node.nodeId()}`,
+      `CliService is not allowed to access node ${node.nodeId()} (disableCli)`,
     );
   }
   return node;
@@ -316,8 +319,8 @@ function getLeader(manager: CliNodeSource, group: string, peer: PeerId | undefin
     throw RaftException.of(
       RaftError.ENOENT,
       peer === undefined
-        ? `No nodes in group ${group}`
-        : `Fail to find node ${peer} in group ${group}`,
+        ? `No nodes of group "${group}" here`
+        : `Cannot find node ${peer} of group "${group}" here`,
     );
   }
   for (const n of nodes) {
