@@ -1629,6 +1629,9 @@ function validateOptions(o: NodeOptions): void {
   if (o.witness !== undefined && typeof o.witness !== "boolean") {
     bad(`witness ${String(o.witness)} must be a boolean`);
   }
+  if (o.disableCli !== undefined && typeof o.disableCli !== "boolean") {
+    bad(`disableCli ${String(o.disableCli)} must be a boolean`);
+  }
   const pri = o.electionPriority;
   if (pri !== undefined && !(Number.isSafeInteger(pri) && pri >= 0)) {
     bad(`electionPriority ${pri} must be a non-negative integer`);

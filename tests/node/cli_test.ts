@@ -295,6 +295,20 @@ describe("cli: access control and bad requests", () => {
     }
   });
 
+  it("disableCli must be a boolean (a truthy string must not leave the CLI open)", async () => {
+    const peers = peerIds(1);
+    const c = new Cluster("cli-disabled-type", peers);
+    try {
+      await assert.rejects(
+        c.start(peers[0]!, { extra: { disableCli: "yes" as unknown as boolean } }),
+        (e: unknown) =>
+          e instanceof RaftException && e.code === RaftError.EINVAL && /disableCli/.test(e.message),
+      );
+    } finally {
+      await c.stopAll();
+    }
+  });
+
   it("wrong field types, unknown group/peer/verb and an ambiguous node get the right codes", async () => {
     const peers = peerIds(3);
     const c = new Cluster("cli-bad", peers);
