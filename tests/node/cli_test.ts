@@ -270,6 +270,42 @@ describe("cli: leader lookup and retries", () => {
   });
 });
 
+describe("cli: options", () => {
+  it("timeoutMs goes to every call; an aborted signal rejects with ECANCELED", async () => {
+    const peers = peerIds(3);
+    const c = new Cluster("cli-options", peers);
+    try {
+      for (const p of peers) await c.start(p);
+      const leader = await c.waitLeader();
+      const transport = c.net.transport(CLIENT);
+      const seen: Array<number | undefined> = [];
+      const call: cli.CliCaller = (endpoint, request, opts) => {
+        seen.push(opts.timeoutMs);
+        return transport.call(endpoint, request, opts);
+      };
+      await cli.listPeers(c.name, peers.join(","), { call, timeoutMs: 1234 });
+      assert.ok(seen.length >= 2 && seen.every((t) => t === 1234), String(seen));
+      seen.length = 0;
+      await cli.getLeader(c.name, leader.nodeId().toString(), { call }); // default: none
+      assert.deepEqual(seen, [undefined]);
+      const ac = new AbortController();
+      ac.abort();
+      await expectCode(
+        cli.getLeader(c.name, peers.join(","), { call, signal: ac.signal }),
+        RaftError.ECANCELED,
+      );
+      // a caller that throws something else is reported as unreachable, with the cause
+      const e = await rejectsWith(
+        cli.snapshot(c.name, peers[0]!, { call: () => Promise.reject(new Error("boom")) }),
+        RaftError.EHOSTUNREACH,
+      );
+      assert.match(e.message, /boom/);
+    } finally {
+      await c.stopAll();
+    }
+  });
+});
+
 describe("cli: access control and bad requests", () => {
   it("disableCli refuses with EACCES; get_leader still answers (as braft)", async () => {
     const peers = peerIds(3);
