@@ -22,7 +22,11 @@ export type CliCaller = (
   options: CallOptions,
 ) => Promise<Uint8Array>;
 
-/** How a `cli` function reaches the nodes (braft `CliOptions`). */
+/**
+ * How a `cli` function reaches the nodes (braft `CliOptions`). One of `call` or `transport`
+ * is required (EINVAL otherwise). `maxRetry` applies to the functions that go through the
+ * leader; `resetPeer` and `snapshot` make one call.
+ */
 export interface CliOptions {
   /**
    * Per call timeout in ms; each call rejects with ETIMEDOUT after it. Default -1: the
