@@ -71,6 +71,8 @@ export {
   type LogEntry,
   type LogId,
 } from "./src/core/entry.ts";
+export * as cli from "./src/cli/mod.ts";
+export type { CliCaller, CliOptions, ConfigurationChange } from "./src/cli/mod.ts";
 export { Node } from "./src/node/node.ts";
 export { bootstrap } from "./src/node/bootstrap.ts";
 export {

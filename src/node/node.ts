@@ -187,6 +187,11 @@ export class Node {
     return this.#peer.key();
   }
 
+  /** Whether this node refuses CLI requests (`NodeOptions.disableCli`). */
+  get cliDisabled(): boolean {
+    return this.#options?.disableCli === true;
+  }
+
   // ------------------------------------------------------------------ lifecycle
 
   /**
@@ -1631,6 +1636,9 @@ function validateOptions(o: NodeOptions): void {
   }
   if (o.witness !== undefined && typeof o.witness !== "boolean") {
     bad(`witness ${String(o.witness)} must be a boolean`);
+  }
+  if (o.disableCli !== undefined && typeof o.disableCli !== "boolean") {
+    bad(`disableCli ${String(o.disableCli)} must be a boolean`);
   }
   const pri = o.electionPriority;
   if (pri !== undefined && !(Number.isSafeInteger(pri) && pri >= 0)) {

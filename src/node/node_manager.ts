@@ -10,6 +10,7 @@ import { decodeMessage, type MessageEnvelope } from "../codec/message_codec.ts";
 import { RaftError, RaftException } from "../errors/status.ts";
 import type { CallOptions, Transport } from "../../transports/transport.ts";
 import { type FileRequest, FileService, parseFileRequest } from "./file_service.ts";
+import { CLI_CALL_TYPE, handleCliCall } from "./cli_service.ts";
 
 /** What a node registered with a manager must handle. */
 export interface RoutedNode {
@@ -173,6 +174,7 @@ export class NodeManager {
         return Promise.reject(e);
       }
     }
+    if (b.t === CLI_CALL_TYPE) return handleCliCall(this, b);
     return Promise.reject(RaftException.of(RaftError.EINVAL, `Unknown call "${String(b.t)}"`));
   }
 }
