@@ -362,7 +362,7 @@ export async function copySnapshot(
   writer: SnapshotWriter,
   options: CopySnapshotOptions = {},
 ): Promise<CopySnapshotStats> {
-  const chunk = options.chunkBytes ?? 128 * 1024;
+  const chunk = Math.min(MAX_COUNT, Math.max(1, Math.floor(options.chunkBytes ?? 128 * 1024)));
   const maxRetry = Math.max(0, options.maxRetry ?? COPY_DEFAULTS.maxRetry);
   const retryIntervalMs = Math.max(0, options.retryIntervalMs ?? COPY_DEFAULTS.retryIntervalMs);
   const timeoutMs = options.timeoutMs ?? COPY_DEFAULTS.timeoutMs;
@@ -378,7 +378,7 @@ export async function copySnapshot(
   /** Sends `request` until `accept` takes a response, or the retries are used up. */
   async function send<T>(
     request: FileRequest,
-    accept: (response: Uint8Array) => T,
+    accept: (response: Uint8Array, asked: FileRequest) => T,
   ): Promise<T> {
     for (let attempt = 0;; attempt++) {
       if (signal.aborted) throw cancelled();
@@ -390,7 +390,8 @@ export async function copySnapshot(
       }
       try {
         stats.calls++;
-        return accept(await abortable(call(ask, { timeoutMs, signal }), signal));
+        const response = await guarded(call(ask, { timeoutMs, signal }), signal, timeoutMs);
+        return accept(response, ask);
       } catch (e) {
         if (options.signal?.aborted === true) throw cancelled();
         const error = e instanceof RaftException ? e : new RaftException(
@@ -431,7 +432,8 @@ export async function copySnapshot(
             };
             const reply = await send(
               request,
-              (response) => parseChunk(file.name, offset, response),
+              (response, asked) =>
+                parseChunk(file.name, offset, asked.t === "get_file" ? asked.count : 0, response),
             );
             offset += reply.data.byteLength;
             stats.bytes += reply.data.byteLength;
@@ -485,6 +487,7 @@ function parseListing(response: Uint8Array): RemoteFile[] {
 function parseChunk(
   name: string,
   offset: number,
+  count: number,
   response: Uint8Array,
 ): { data: Uint8Array; eof: boolean } {
   const reply = decodeResponse(response) as
@@ -498,6 +501,12 @@ function parseChunk(
     throw RaftException.of(
       RaftError.EIO,
       `Cannot copy "${name}": asked for offset ${offset}, got a chunk at ${String(reply.offset)}`,
+    );
+  }
+  if (reply.data.byteLength > count) {
+    throw RaftException.of(
+      RaftError.EIO,
+      `Cannot copy "${name}": asked for ${count} bytes at ${offset}, got ${reply.data.byteLength}`,
     );
   }
   const eof = reply.eof === true;
@@ -518,17 +527,40 @@ function decodeResponse(response: Uint8Array): unknown {
   }
 }
 
-/** `p`, or ECANCELED as soon as `signal` aborts (a call that ignores its signal). */
-function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+/**
+ * `p`, or ECANCELED as soon as `signal` aborts, or ETIMEDOUT after `timeoutMs`: a transport
+ * that ignores its call options cannot hang the copy.
+ */
+function guarded<T>(p: Promise<T>, signal: AbortSignal, timeoutMs: number): Promise<T> {
+  p.catch(() => {}); // (settles unobserved when the guard wins)
   if (signal.aborted) {
-    p.catch(() => {});
     return Promise.reject(RaftException.of(RaftError.ECANCELED, "Snapshot copy was aborted"));
   }
   return new Promise<T>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settle = (fn: () => void): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      fn();
+    };
     const onAbort = (): void =>
-      reject(RaftException.of(RaftError.ECANCELED, "Snapshot copy was aborted"));
+      settle(() => reject(RaftException.of(RaftError.ECANCELED, "Snapshot copy was aborted")));
     signal.addEventListener("abort", onAbort, { once: true });
-    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    if (Number.isFinite(timeoutMs) && timeoutMs > 0) {
+      timer = setTimeout(
+        () =>
+          settle(() =>
+            reject(
+              RaftException.of(
+                RaftError.ETIMEDOUT,
+                `Snapshot file call timed out after ${timeoutMs} ms`,
+              ),
+            )
+          ),
+        timeoutMs,
+      );
+    }
+    p.then((v) => settle(() => resolve(v)), (e) => settle(() => reject(e)));
   });
 }
 

@@ -235,6 +235,48 @@ describe("snapshot copy: retries resume from the last good offset", () => {
   });
 });
 
+describe("snapshot copy: calls that never answer", () => {
+  it("a call the transport never times out fails with ETIMEDOUT and is retried", async () => {
+    const data = pattern(3 * CHUNK);
+    const l = await leader({ data });
+    const f = await follower();
+    let chunks = 0;
+    const stats = await copySnapshot(
+      (req, opts) => {
+        // The second chunk's first two calls are never answered (the transport ignores
+        // its timeout).
+        if (req.t === "get_file" && ++chunks >= 2 && chunks <= 3) return new Promise(() => {});
+        return l.call(req, opts);
+      },
+      l.readerId,
+      f.writer,
+      { ...fast, timeoutMs: 20 },
+    );
+    assert.deepEqual(await contents(f.writer, f.fs, "data"), data);
+    assert.equal(stats.retries, 2);
+  });
+
+  it("a chunk longer than asked is refused and asked again", async () => {
+    const data = pattern(3 * CHUNK);
+    const l = await leader({ data });
+    const f = await follower();
+    let chunks = 0;
+    const stats = await copySnapshot(
+      async (req, opts) => {
+        if (req.t === "get_file" && ++chunks === 2) {
+          return await l.call({ ...req, count: req.count * 2 }, opts);
+        }
+        return await l.call(req, opts);
+      },
+      l.readerId,
+      f.writer,
+      fast,
+    );
+    assert.deepEqual(await contents(f.writer, f.fs, "data"), data);
+    assert.equal(stats.retries, 1);
+  });
+});
+
 describe("snapshot copy: cancellation", () => {
   it("an abort during a call that never answers ends the copy at once with ECANCELED", async () => {
     const l = await leader({ data: pattern(6 * CHUNK) });
