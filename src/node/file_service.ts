@@ -3,6 +3,11 @@
  * the leader registers a snapshot reader and sends its URI in InstallSnapshot; the follower
  * pulls the file list and then each file in chunks of `raft_max_byte_count_per_rpc`.
  *
+ * Wire (CBOR): `{ t: "snapshot_files", readerId }` → `{ files: [{ name, meta }] }`;
+ * `{ t: "get_file", readerId, name, offset, count }` → `{ offset, data, eof }` (`data` at most
+ * `count` bytes at `offset`). A failed call is sent again from the same offset (braft's
+ * `CopyOptions`), so a lost request or response costs one chunk, not the file.
+ *
  * @module
  */
 
