@@ -18,7 +18,7 @@ import type {
   SnapshotWriter,
 } from "../../storage/snapshot/snapshot.ts";
 import { closure } from "./closure.ts";
-import { copySnapshot } from "./file_service.ts";
+import { COPY_DEFAULTS, copySnapshot } from "./file_service.ts";
 import type { FSMCaller } from "./fsm_caller.ts";
 import {
   fromStoredSnapshotMeta,
@@ -52,7 +52,7 @@ export interface SnapshotHost {
   receive(envelope: MessageEnvelope): void;
   /** Asks the node to run its Ready loop. */
   drive(): void;
-  /** The current election timeout (copy calls time out after a few of these). */
+  /** The current election timeout (copy calls time out after a few of these, retry within one). */
   electionTimeoutMs(): number;
 }
 
@@ -575,10 +575,14 @@ export class SnapshotExecutor {
         Number(id),
         writer,
         {
-          call: {
-            timeoutMs: Math.max(5000, this.#host.electionTimeoutMs() * 5),
-            signal,
-          },
+          signal,
+          // braft's GetFile defaults; a retry comes sooner when elections are fast (tests).
+          timeoutMs: Math.max(COPY_DEFAULTS.timeoutMs, this.#host.electionTimeoutMs() * 5),
+          maxRetry: COPY_DEFAULTS.maxRetry,
+          retryIntervalMs: Math.min(
+            COPY_DEFAULTS.retryIntervalMs,
+            this.#host.electionTimeoutMs(),
+          ),
           local,
           chunkBytes: flags.raft_max_byte_count_per_rpc,
           throttle,
