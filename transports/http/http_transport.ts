@@ -165,6 +165,19 @@ export class HttpTransport implements Transport {
   }
 
   /**
+   * The state of the outgoing socket to `to`: `"open"`, `"connecting"` (socket or handshake
+   * under way), `"backoff"` (known down, waiting to retry), `"idle"` (no socket, nothing
+   * sent lately), or `"none"` (never sent to, or this transport is closed).
+   *
+   * @param to A peer endpoint.
+   * @returns The state.
+   */
+  connectionState(to: string): "open" | "connecting" | "backoff" | "idle" | "none" {
+    const state = this.#links.get(to)?.state;
+    return state === undefined || state === "closed" ? "none" : state;
+  }
+
+  /**
    * Starts delivering incoming frames and calls to `handler`.
    *
    * @param handler The receiver.

@@ -17,7 +17,9 @@ import { upgradeToSocket } from "./runtime.ts";
  * `serve` (which also hands Bun its WebSocket handler).
  *
  * @param app The user's Hono app, not yet served.
- * @param transport The transport whose handler receives the traffic.
+ * @param transport The transport whose handler receives the traffic, or a function returning
+ *   it (for a transport created after the server is up, e.g. when port 0 picked the port);
+ *   while that returns `undefined`, the routes answer 503.
  * @throws {RaftException} EPERM if the app is already being served.
  *
  * @example
@@ -37,15 +39,21 @@ import { upgradeToSocket } from "./runtime.ts";
  * await server.shutdown();
  * ```
  */
-export function mountTransport(app: AnyHono, transport: HttpTransport): void {
+export function mountTransport(
+  app: AnyHono,
+  transport: HttpTransport | (() => HttpTransport | undefined),
+): void {
   if (isServing(app)) {
     throw RaftException.of(
       RaftError.EPERM,
       "Cannot mount raft routes on an app that is already being served",
     );
   }
-  noteMountedLimit(app, transport.maxMessageBytes);
+  const current = typeof transport === "function" ? transport : () => transport;
+  if (typeof transport !== "function") noteMountedLimit(app, transport.maxMessageBytes);
   app.get(WS_PATH, (c) => {
+    const transport = current();
+    if (transport === undefined) return notYet();
     if (transport.closed) {
       return errorResponse(503, RaftError.ESHUTDOWN, `Endpoint "${transport.endpoint}" is closed`);
     }
@@ -74,5 +82,9 @@ export function mountTransport(app: AnyHono, transport: HttpTransport): void {
     }
     return res;
   });
-  app.post(CALL_PATH, (c) => transport.handleCall(c.req.raw));
+  app.post(CALL_PATH, (c) => current()?.handleCall(c.req.raw) ?? notYet());
+}
+
+function notYet(): Response {
+  return errorResponse(503, RaftError.EHOSTUNREACH, "No raft transport is mounted here yet");
 }
