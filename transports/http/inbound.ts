@@ -24,6 +24,7 @@ import {
 } from "./wire.ts";
 
 const FROM_CLIENT = new Set<number>([ItemKind.FRAME, ItemKind.REQUEST]);
+const MAX_EARLY = 64;
 
 /** One accepted peer socket. */
 export class InboundSession implements ServerSocketEvents, Flushable {
@@ -35,6 +36,9 @@ export class InboundSession implements ServerSocketEvents, Flushable {
   #from = "";
   #timer: ReturnType<typeof setTimeout> | null = null;
   #outbox = new Outbox();
+  // Messages pipelined behind AUTH while its proof is checked, replayed once accepted.
+  #early: Uint8Array[] = [];
+  #earlyBytes = 0;
 
   /**
    * Creates a session for a socket about to open.
@@ -82,6 +86,11 @@ export class InboundSession implements ServerSocketEvents, Flushable {
     try {
       if (this.#phase === "open") return this.#onBatch(data);
       if (this.#phase === "hello") return this.#onAuth(data);
+      if (this.#early.length < MAX_EARLY && this.#earlyBytes + data.length <= max) {
+        this.#early.push(data);
+        this.#earlyBytes += data.length;
+        return;
+      }
       stats.malformed++;
       this.#fail(CloseCode.PROTOCOL, "Message before the handshake finished");
     } catch (e) {
@@ -149,6 +158,9 @@ export class InboundSession implements ServerSocketEvents, Flushable {
     this.#phase = "open";
     this.#ctx.stats.openInbound++;
     this.#socket!.send(encodeWelcome(mac));
+    const early = this.#early;
+    this.#early = [];
+    for (const msg of early) this.onMessage(msg);
   }
 
   #onBatch(msg: Uint8Array): void {
@@ -189,6 +201,7 @@ export class InboundSession implements ServerSocketEvents, Flushable {
     this.#phase = "closed";
     this.#clearTimer();
     this.#outbox.discard();
+    this.#early = [];
     this.#onEnd(this);
   }
 
