@@ -39,7 +39,9 @@ export {
 } from "./http_transport.ts";
 export { mountTransport } from "./routes.ts";
 export { serve, type ServeHandle, type ServeOptions } from "./serve.ts";
-export { isServing } from "./registry.ts";
+export { type AnyHono, isServing, type RouteContext, type RouteHandler } from "./registry.ts";
+export type { ServerSocket, ServerSocketEvents } from "./runtime.ts";
+export type { CallOptions, Transport, TransportHandler } from "../transport.ts";
 export { CALL_PATH, type ErrorBody, httpCall, type HttpCallOptions, WS_PATH } from "./http_call.ts";
 export { AUTH_HEADER, FROM_HEADER } from "./auth.ts";
 export { CloseCode } from "./context.ts";

@@ -5,11 +5,31 @@
  * @module
  */
 
-import type { Hono } from "hono";
+/** The part of a request context the raft routes read (Hono's `Context` fits). */
+export interface RouteContext {
+  /** The request. */
+  req: {
+    /** The runtime's original request. */
+    raw: Request;
+    /** A request header. */
+    header(name: string): string | undefined;
+  };
+  /** What the server passed as the fetch handler's second argument (Bun's server). */
+  env: unknown;
+}
 
-/** Any Hono app, whatever its env, schema and base path. */
-// deno-lint-ignore no-explicit-any
-export type AnyHono = Hono<any, any, any>;
+/** A route handler as the raft routes write them. */
+export type RouteHandler = (c: RouteContext) => Response | Promise<Response>;
+
+/** The part of a Hono app the raft routes and `serve` use: any `new Hono()` fits. */
+export interface AnyHono {
+  /** Adds a GET route. */
+  get(path: string, handler: RouteHandler): unknown;
+  /** Adds a POST route. */
+  post(path: string, handler: RouteHandler): unknown;
+  /** Answers a request (`env` is the runtime's extra argument). */
+  fetch(request: Request, env?: unknown): Response | Promise<Response>;
+}
 
 const serving = new WeakSet<AnyHono>();
 const mountedLimit = new WeakMap<AnyHono, number>();

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Context } from "hono";
+import type { RouteContext } from "./registry.ts";
 
 /** The JavaScript runtime this process runs on. */
 export type Runtime = "deno" | "bun" | "node";
@@ -93,7 +93,7 @@ function safe(fn: () => void): void {
  * @returns The response to return from the route, or `null` if this runtime or server
  *   cannot upgrade (Node, or Bun without the server in `c.env`).
  */
-export function upgradeToSocket(c: Context, events: ServerSocketEvents): Response | null {
+export function upgradeToSocket(c: RouteContext, events: ServerSocketEvents): Response | null {
   if (runtime === "deno") {
     const deno = (globalThis as unknown as { Deno: DenoUpgrade }).Deno;
     const { socket, response } = deno.upgradeWebSocket(c.req.raw);

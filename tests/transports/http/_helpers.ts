@@ -34,12 +34,12 @@ export interface PeerOptions {
 
 export async function startPeer(opts: PeerOptions = {}): Promise<Peer> {
   const app = opts.app ?? new Hono();
-  let t: HttpTransport | undefined;
-  mountTransport(app, () => t);
+  const holder: { t?: HttpTransport } = {};
+  mountTransport(app, () => holder.t);
   const hostname = opts.hostname ?? "127.0.0.1";
   const server = await serve(app, { hostname, port: opts.port ?? 0 });
   const endpoint = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${server.port}`;
-  t = new HttpTransport(endpoint, opts.options ?? {});
+  const t = holder.t = new HttpTransport(endpoint, opts.options ?? {});
   const frames: Peer["frames"] = [];
   const calls: Peer["calls"] = [];
   let waiters: Array<() => void> = [];
