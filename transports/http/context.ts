@@ -91,6 +91,7 @@ export interface Settings {
   connectTimeoutMs: number;
   handshakeTimeoutMs: number;
   authWindowMs: number;
+  maxInflightCalls: number;
 }
 
 /** The transport as its links and sessions see it. */

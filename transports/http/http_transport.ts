@@ -23,6 +23,7 @@ import { asRaftException, InboundSession } from "./inbound.ts";
 import { FlushScheduler } from "./outbox.ts";
 import { PeerLink } from "./peer_link.ts";
 import type { ServerSocketEvents } from "./runtime.ts";
+import { MIN_MESSAGE_LIMIT } from "./wire.ts";
 
 export type { HttpTransportStats } from "./context.ts";
 
@@ -47,6 +48,8 @@ export interface HttpTransportOptions {
   handshakeTimeoutMs?: number;
   /** How far an HTTP call's signed timestamp may be from the receiver's clock. Default 60000. */
   authWindowMs?: number;
+  /** Calls one incoming socket may have in the handler at once; more fail with EBUSY. Default 4096. */
+  maxInflightCalls?: number;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -59,8 +62,6 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   }
   return value;
 }
-
-const MIN_MESSAGE_BYTES = 1024;
 
 /**
  * The HTTP/WebSocket transport of one endpoint.
@@ -118,10 +119,10 @@ export class HttpTransport implements Transport {
     const maxMessageBytes = Math.floor(
       positive("maxMessageBytes", options.maxMessageBytes, flags.raft_max_body_size + 1024 * 1024),
     );
-    if (maxMessageBytes < MIN_MESSAGE_BYTES || maxMessageBytes > 0xffffffff) {
+    if (maxMessageBytes < MIN_MESSAGE_LIMIT || maxMessageBytes > 0xffffffff) {
       throw RaftException.of(
         RaftError.EINVAL,
-        `Invalid maxMessageBytes ${maxMessageBytes}: expected ${MIN_MESSAGE_BYTES} to 2^32-1`,
+        `Invalid maxMessageBytes ${maxMessageBytes}: expected ${MIN_MESSAGE_LIMIT} to 2^32-1`,
       );
     }
     this.#settings = {
@@ -132,6 +133,7 @@ export class HttpTransport implements Transport {
       connectTimeoutMs: positive("connectTimeoutMs", options.connectTimeoutMs, 5000),
       handshakeTimeoutMs: positive("handshakeTimeoutMs", options.handshakeTimeoutMs, 10000),
       authWindowMs: positive("authWindowMs", options.authWindowMs, 60000),
+      maxInflightCalls: positive("maxInflightCalls", options.maxInflightCalls, 4096),
     };
     // deno-lint-ignore no-this-alias
     const self = this;

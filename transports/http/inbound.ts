@@ -39,6 +39,7 @@ export class InboundSession implements ServerSocketEvents, Flushable {
   // Messages pipelined behind AUTH while its proof is checked, replayed once accepted.
   #early: Uint8Array[] = [];
   #earlyBytes = 0;
+  #inflight = 0;
 
   /**
    * Creates a session for a socket about to open.
@@ -176,11 +177,20 @@ export class InboundSession implements ServerSocketEvents, Flushable {
   }
 
   #answer(id: number, request: Uint8Array): void {
+    if (this.#inflight >= this.#ctx.settings.maxInflightCalls) {
+      return this.#reply({
+        kind: ItemKind.ERROR,
+        id,
+        code: RaftError.EBUSY,
+        message: `Too many calls in flight from "${this.#from}"`,
+      });
+    }
+    this.#inflight++;
     this.#ctx.runCall(this.#from, request).then(
       (bytes) => this.#reply({ kind: ItemKind.RESPONSE, id, bytes }),
       (e: RaftException) =>
         this.#reply({ kind: ItemKind.ERROR, id, code: e.code, message: e.status.message }),
-    );
+    ).finally(() => this.#inflight--);
   }
 
   #reply(item: Item): void {

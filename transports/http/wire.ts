@@ -26,6 +26,9 @@ export const WIRE_VERSION = 1;
 /** Bytes of the server challenge and the client nonce. */
 export const NONCE_BYTES = 32;
 
+/** The smallest message limit a HELLO may announce. */
+export const MIN_MESSAGE_LIMIT = 1024;
+
 /** Message type bytes. */
 export const MsgType = {
   /** Server greeting with the challenge. */
@@ -227,9 +230,13 @@ export function decodeHello(msg: Uint8Array): Hello {
     throw new WireError("Malformed HELLO");
   }
   if (msg[1] !== WIRE_VERSION) throw new WireError(`Unsupported protocol version ${msg[1]}`);
+  const maxMessageBytes = new DataView(msg.buffer, msg.byteOffset, msg.byteLength).getUint32(3);
+  if (maxMessageBytes < MIN_MESSAGE_LIMIT) {
+    throw new WireError(`HELLO announces a message limit of ${maxMessageBytes} bytes`);
+  }
   return {
     authRequired: (msg[2]! & 1) !== 0,
-    maxMessageBytes: new DataView(msg.buffer, msg.byteOffset, msg.byteLength).getUint32(3),
+    maxMessageBytes,
     challenge: msg.slice(7),
   };
 }

@@ -152,6 +152,26 @@ describe("HttpTransport calls", () => {
     await b.stop();
   });
 
+  it("answers EBUSY past maxInflightCalls on one socket", async () => {
+    const release: Array<() => void> = [];
+    const b = await startPeer({
+      options: { maxInflightCalls: 2 },
+      onCall: () => new Promise((resolve) => release.push(() => resolve(bytes(1)))),
+    });
+    const a = await startPeer();
+    await connect(a.t, b.endpoint);
+    const first = [a.t.call(b.endpoint, bytes(0)), a.t.call(b.endpoint, bytes(0))];
+    await assert.rejects(a.t.call(b.endpoint, bytes(0)), isCode(RaftError.EBUSY));
+    for (const r of release) r();
+    assert.equal((await Promise.all(first)).length, 2);
+    const again = a.t.call(b.endpoint, bytes(0)); // room again
+    await until(() => release.length === 3, "the next call to reach the handler");
+    release[2]!();
+    assert.deepEqual([...await again], [1]);
+    await a.stop();
+    await b.stop();
+  });
+
   it("fails pending calls with ESHUTDOWN on close and refuses new ones", async () => {
     const b = await startPeer({ onCall: () => new Promise(() => {}) });
     const a = await startPeer();

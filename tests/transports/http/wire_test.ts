@@ -49,6 +49,11 @@ describe("wire", () => {
     assert.deepEqual(decodeWelcome(encodeWelcome(new Uint8Array([4, 5]))), new Uint8Array([4, 5]));
   });
 
+  it("refuses a HELLO announcing a tiny message limit", () => {
+    const hello = { authRequired: false, maxMessageBytes: 10, challenge: new Uint8Array(32) };
+    assert.throws(() => decodeHello(encodeHello(hello)), WireError);
+  });
+
   it("refuses item kinds the side may not receive", () => {
     const msg = encodeBatch([items[2]!]);
     assert.throws(() => decodeBatch(msg, new Set([ItemKind.FRAME])), WireError);
@@ -60,7 +65,7 @@ describe("wire", () => {
       encodeBatch(items),
       encodeHello({
         authRequired: false,
-        maxMessageBytes: 1,
+        maxMessageBytes: 4096,
         challenge: new Uint8Array(32),
       }),
       encodeAuth({ endpoint: "a:1", nonce: new Uint8Array(32), mac: new Uint8Array(0) }),
