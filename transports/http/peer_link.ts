@@ -12,6 +12,7 @@
 import { RaftError, RaftException } from "../../src/errors/status.ts";
 import type { CallOptions } from "../transport.ts";
 import { clientProof, verifyServerProof } from "./auth.ts";
+import { type ClientSocket, openClientSocket } from "./client_socket.ts";
 import { CloseCode, type TransportContext } from "./context.ts";
 import { WS_PATH } from "./http_call.ts";
 import { type Flushable, Outbox } from "./outbox.ts";
@@ -43,7 +44,7 @@ export class PeerLink implements Flushable {
   readonly to: string;
   #ctx: TransportContext;
   #state: State = "idle";
-  #ws: WebSocket | null = null;
+  #ws: ClientSocket | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #failures = 0;
   #everOpened = false;
@@ -229,14 +230,13 @@ export class PeerLink implements Flushable {
   #connect(): void {
     this.#setState("connecting");
     this.#demand = false;
-    let ws: WebSocket;
+    let ws: ClientSocket;
     try {
-      ws = new WebSocket(`ws://${this.to}${WS_PATH}`);
+      ws = openClientSocket(this.to, WS_PATH, this.#ctx.settings.maxMessageBytes);
     } catch {
       this.#lost(null);
       return;
     }
-    ws.binaryType = "arraybuffer";
     this.#ws = ws;
     this.#timer = setTimeout(() => {
       this.#timer = null;
@@ -255,12 +255,11 @@ export class PeerLink implements Flushable {
       } catch { /* ignore */ }
       this.#lost(ws);
     };
-    ws.onmessage = (e: MessageEvent) => {
+    ws.onmessage = (msg) => {
       if (this.#ws !== ws) return;
-      if (typeof e.data === "string") {
+      if (typeof msg === "string") {
         return fail(CloseCode.UNSUPPORTED, "Text messages are not accepted", "malformed");
       }
-      const msg = new Uint8Array(e.data as ArrayBuffer);
       try {
         if (phase === "open") return this.#onBatch(msg);
         if (phase === "hello") {
@@ -313,7 +312,6 @@ export class PeerLink implements Flushable {
       }
     };
     ws.onclose = () => this.#lost(ws);
-    ws.onerror = () => {}; // a close event follows
   }
 
   #opened(hello: Hello): void {
@@ -348,7 +346,7 @@ export class PeerLink implements Flushable {
   }
 
   /** The socket `ws` is gone (or never came): fail its calls and back off. */
-  #lost(ws: WebSocket | null): void {
+  #lost(ws: ClientSocket | null): void {
     if (this.#ws !== ws || this.#state === "closed") return;
     const wasOpen = this.#state === "open";
     if (ws !== null) detach(ws);
@@ -384,8 +382,7 @@ export class PeerLink implements Flushable {
   }
 }
 
-function detach(ws: WebSocket): void {
+function detach(ws: ClientSocket): void {
   ws.onmessage = null;
   ws.onclose = null;
-  ws.onerror = null;
 }
