@@ -40,6 +40,7 @@ export class InboundSession implements ServerSocketEvents, Flushable {
   #early: Uint8Array[] = [];
   #earlyBytes = 0;
   #inflight = 0;
+  #peerMax = 0; // the smaller of both sides' message limits
 
   /**
    * Creates a session for a socket about to open.
@@ -114,7 +115,7 @@ export class InboundSession implements ServerSocketEvents, Flushable {
     const socket = this.#socket;
     if (this.#phase !== "open" || socket === null) return;
     const stats = this.#ctx.stats;
-    const { messages } = this.#outbox.drain(this.#ctx.settings.maxMessageBytes, (item) => {
+    const { messages } = this.#outbox.drain(this.#peerMax, (item) => {
       if (item.kind === ItemKind.RESPONSE) {
         // Too large to send: tell the caller instead (an ERROR item is small).
         this.#outbox.push({
@@ -138,6 +139,7 @@ export class InboundSession implements ServerSocketEvents, Flushable {
     const bad = checkEndpoint(auth.endpoint);
     if (bad !== null) throw new WireError(bad);
     const key = this.#ctx.key;
+    this.#peerMax = Math.min(auth.maxMessageBytes, this.#ctx.settings.maxMessageBytes);
     if (key === null) return this.#accept(auth.endpoint, new Uint8Array(0));
     this.#phase = "verifying";
     verifyClientProof(key, auth.mac, this.#challenge, auth.endpoint)

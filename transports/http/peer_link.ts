@@ -282,7 +282,8 @@ export class PeerLink implements Flushable {
           proof.then((mac) => {
             if (this.#ws !== ws) return;
             phase = "welcome";
-            ws.send(encodeAuth({ endpoint, nonce: nonce!, mac }));
+            const maxMessageBytes = this.#ctx.settings.maxMessageBytes;
+            ws.send(encodeAuth({ maxMessageBytes, endpoint, nonce: nonce!, mac }));
           }).catch(() => fail(CloseCode.PROTOCOL, "Cannot sign the challenge"));
           return;
         }
@@ -336,7 +337,7 @@ export class PeerLink implements Flushable {
     stats.bytesReceived += msg.length;
     for (const item of items) {
       if (item.kind === ItemKind.RESPONSE) {
-        this.#pending.get(item.id)?.resolve(item.bytes.slice());
+        this.#pending.get(item.id)?.resolve(item.bytes);
       } else if (item.kind === ItemKind.ERROR) {
         this.#pending.get(item.id)?.reject(
           RaftException.of(item.code === 0 ? RaftError.EIO : item.code, item.message),

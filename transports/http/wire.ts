@@ -5,9 +5,10 @@
  *
  * - `HELLO` (server → client) `[0x01][version u8][flags u8][maxMessageBytes u32][challenge 32]`;
  *   flag bit 0: the server requires a shared-secret proof.
- * - `AUTH` (client → server) `[0x02][version u8][endpointLen u16][endpoint utf8][nonce 32]
- *   [macLen u8][mac]`: the endpoint the client speaks for, a nonce the server must answer, and
- *   its proof (empty without a secret).
+ * - `AUTH` (client → server) `[0x02][version u8][maxMessageBytes u32][endpointLen u16]
+ *   [endpoint utf8][nonce 32][macLen u8][mac]`: the largest message the client accepts, the
+ *   endpoint it speaks for, a nonce the server must answer, and its proof (empty without a
+ *   secret).
  * - `WELCOME` (server → client) `[0x03][macLen u8][mac]`: the server accepted; the mac proves
  *   the server knows the secret too (empty without one).
  * - `BATCH` (both ways) `[0x10]` then one or more items:
@@ -243,6 +244,8 @@ export function decodeHello(msg: Uint8Array): Hello {
 
 /** A decoded AUTH. */
 export interface Auth {
+  /** Largest message the client accepts (the server sizes its response batches by it). */
+  maxMessageBytes: number;
   /** The endpoint the client speaks for. */
   endpoint: string;
   /** Random bytes the server signs in WELCOME. */
@@ -250,6 +253,9 @@ export interface Auth {
   /** The client's proof (empty without a secret). */
   mac: Uint8Array;
 }
+
+/** Bytes of AUTH before the endpoint: type, version, maxMessageBytes u32, endpointLen u16. */
+const AUTH_HEAD = 8;
 
 /**
  * Encodes an AUTH.
@@ -259,14 +265,16 @@ export interface Auth {
  */
 export function encodeAuth(auth: Auth): Uint8Array {
   const ep = encoder.encode(auth.endpoint);
-  const out = new Uint8Array(4 + ep.length + NONCE_BYTES + 1 + auth.mac.length);
+  const out = new Uint8Array(AUTH_HEAD + ep.length + NONCE_BYTES + 1 + auth.mac.length);
+  const view = new DataView(out.buffer);
   out[0] = MsgType.AUTH;
   out[1] = WIRE_VERSION;
-  new DataView(out.buffer).setUint16(2, ep.length);
-  out.set(ep, 4);
-  out.set(auth.nonce, 4 + ep.length);
-  out[4 + ep.length + NONCE_BYTES] = auth.mac.length;
-  out.set(auth.mac, 5 + ep.length + NONCE_BYTES);
+  view.setUint32(2, auth.maxMessageBytes);
+  view.setUint16(6, ep.length);
+  out.set(ep, AUTH_HEAD);
+  out.set(auth.nonce, AUTH_HEAD + ep.length);
+  out[AUTH_HEAD + ep.length + NONCE_BYTES] = auth.mac.length;
+  out.set(auth.mac, AUTH_HEAD + 1 + ep.length + NONCE_BYTES);
   return out;
 }
 
@@ -278,22 +286,28 @@ export function encodeAuth(auth: Auth): Uint8Array {
  * @throws {WireError} If malformed or of another version.
  */
 export function decodeAuth(msg: Uint8Array): Auth {
-  if (msg[0] !== MsgType.AUTH || msg.length < 5) throw new WireError("Malformed AUTH");
+  if (msg[0] !== MsgType.AUTH || msg.length < AUTH_HEAD + 1) throw new WireError("Malformed AUTH");
   if (msg[1] !== WIRE_VERSION) throw new WireError(`Unsupported protocol version ${msg[1]}`);
-  const epLen = new DataView(msg.buffer, msg.byteOffset, msg.byteLength).getUint16(2);
-  const macAt = 4 + epLen + NONCE_BYTES;
+  const view = new DataView(msg.buffer, msg.byteOffset, msg.byteLength);
+  const maxMessageBytes = view.getUint32(2);
+  if (maxMessageBytes < MIN_MESSAGE_LIMIT) {
+    throw new WireError(`AUTH announces a message limit of ${maxMessageBytes} bytes`);
+  }
+  const epLen = view.getUint16(6);
+  const macAt = AUTH_HEAD + epLen + NONCE_BYTES;
   if (msg.length < macAt + 1 || msg.length !== macAt + 1 + msg[macAt]!) {
     throw new WireError("Malformed AUTH: lengths do not add up");
   }
   let endpoint: string;
   try {
-    endpoint = decoder.decode(msg.subarray(4, 4 + epLen));
+    endpoint = decoder.decode(msg.subarray(AUTH_HEAD, AUTH_HEAD + epLen));
   } catch {
     throw new WireError("Malformed AUTH: endpoint is not UTF-8");
   }
   return {
+    maxMessageBytes,
     endpoint,
-    nonce: msg.slice(4 + epLen, macAt),
+    nonce: msg.slice(AUTH_HEAD + epLen, macAt),
     mac: msg.slice(macAt + 1),
   };
 }

@@ -49,7 +49,14 @@ describe("HttpTransport with a shared secret", () => {
       const raw = await rawSocket(b.endpoint);
       const hello = decodeHello(await raw.nextMessage());
       assert.equal(hello.authRequired, true);
-      raw.ws.send(encodeAuth({ endpoint: "127.0.0.1:9", nonce: new Uint8Array(32), mac }));
+      raw.ws.send(
+        encodeAuth({
+          maxMessageBytes: 1 << 20,
+          endpoint: "127.0.0.1:9",
+          nonce: new Uint8Array(32),
+          mac,
+        }),
+      );
       raw.ws.send(encodeBatch([{ kind: ItemKind.FRAME, bytes: bytes(1) }])); // must not arrive
       const closed = await raw.closed;
       assert.equal(closed.code, 4401);

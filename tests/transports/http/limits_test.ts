@@ -17,7 +17,14 @@ import { bytes, connect, isCode, type Peer, rawSocket, startPeer } from "./_help
 async function handshaken(b: Peer, endpoint = "127.0.0.1:9") {
   const raw = await rawSocket(b.endpoint);
   decodeHello(await raw.nextMessage());
-  raw.ws.send(encodeAuth({ endpoint, nonce: new Uint8Array(32), mac: new Uint8Array(0) }));
+  raw.ws.send(
+    encodeAuth({
+      maxMessageBytes: 1 << 20,
+      endpoint,
+      nonce: new Uint8Array(32),
+      mac: new Uint8Array(0),
+    }),
+  );
   decodeWelcome(await raw.nextMessage());
   return raw;
 }
@@ -49,6 +56,21 @@ describe("HttpTransport limits and malformed input", () => {
     assert.equal((await raw.closed).code, 1009);
     assert.equal(b.t.stats.oversize, 1);
     await stillServes(b);
+    await b.stop();
+  });
+
+  it("sizes response batches by the caller's limit; a response too large fails the call", async () => {
+    const b = await startPeer({
+      onCall: (_f, req) => Promise.resolve(new Uint8Array(req[0]! * 1000)),
+    });
+    const a = await startPeer({ options: { maxMessageBytes: 4096 } });
+    await connect(a.t, b.endpoint);
+    const small = await Promise.all([3, 3, 3, 3].map((n) => a.t.call(b.endpoint, bytes(n))));
+    assert.deepEqual(small.map((r) => r.length), [3000, 3000, 3000, 3000]);
+    await assert.rejects(a.t.call(b.endpoint, bytes(5)), isCode(RaftError.EINVAL));
+    assert.equal(a.t.connectionState(b.endpoint), "open", "the socket survives");
+    assert.equal(a.t.stats.malformed + a.t.stats.oversize, 0);
+    await a.stop();
     await b.stop();
   });
 
@@ -107,7 +129,12 @@ describe("HttpTransport limits and malformed input", () => {
     for (
       const msg of [
         bytes(0xff, 0, 1),
-        encodeAuth({ endpoint: "not an endpoint", nonce: new Uint8Array(32), mac: bytes() }),
+        encodeAuth({
+          maxMessageBytes: 1 << 20,
+          endpoint: "not an endpoint",
+          nonce: new Uint8Array(32),
+          mac: bytes(),
+        }),
         frame,
       ]
     ) {
@@ -144,7 +171,14 @@ describe("HttpTransport limits and malformed input", () => {
     const b = await startPeer();
     const raw = await rawSocket(b.endpoint);
     await raw.nextMessage();
-    raw.ws.send(encodeAuth({ endpoint: "127.0.0.1:9", nonce: new Uint8Array(32), mac: bytes() }));
+    raw.ws.send(
+      encodeAuth({
+        maxMessageBytes: 1 << 20,
+        endpoint: "127.0.0.1:9",
+        nonce: new Uint8Array(32),
+        mac: bytes(),
+      }),
+    );
     raw.ws.send(frame);
     await b.waitFrames(1);
     assert.equal(b.frames[0]!.from, "127.0.0.1:9");

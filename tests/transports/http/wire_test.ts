@@ -41,6 +41,7 @@ describe("wire", () => {
     };
     assert.deepEqual(decodeHello(encodeHello(hello)), hello);
     const auth = {
+      maxMessageBytes: 5000,
       endpoint: "[::1]:8100",
       nonce: new Uint8Array(32).fill(1),
       mac: new Uint8Array(32).fill(2),
@@ -68,7 +69,12 @@ describe("wire", () => {
         maxMessageBytes: 4096,
         challenge: new Uint8Array(32),
       }),
-      encodeAuth({ endpoint: "a:1", nonce: new Uint8Array(32), mac: new Uint8Array(0) }),
+      encodeAuth({
+        maxMessageBytes: 1 << 20,
+        endpoint: "a:1",
+        nonce: new Uint8Array(32),
+        mac: new Uint8Array(0),
+      }),
     ];
     let refused = 0;
     for (let round = 0; round < 5000; round++) {
