@@ -7,9 +7,38 @@
 
 const encoder = new TextEncoder();
 
-/** Header carrying an HTTP call's proof: `v1 <unix ms> <hex mac>`. */
+/**
+ * Header carrying an HTTP call's proof when the cluster has a secret:
+ * `v1 <unix ms> <hex HMAC-SHA256(secret, "webraft/call/1\0" ‖ ms ‖ "\0" ‖ from ‖ "\0" ‖ body)>`.
+ *
+ * @example Without it, a server with a secret answers 401
+ * ```ts
+ * import { Hono } from "hono";
+ * import { AUTH_HEADER, HttpTransport, mountTransport } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new Hono();
+ * const t = new HttpTransport("127.0.0.1:8100", { secret: "s3cret" });
+ * t.listen({ onFrame() {}, onCall: (_from, req) => Promise.resolve(req) });
+ * mountTransport(app, t);
+ * const res = await app.request("/raft/call", { method: "POST", body: new Uint8Array([1]) });
+ * assert.equal(res.status, 401);
+ * assert.equal((await res.json()).error, "EACCES");
+ * assert.equal(AUTH_HEADER, "x-raft-auth");
+ * await t.close();
+ * ```
+ */
 export const AUTH_HEADER = "x-raft-auth";
-/** Header naming the caller's endpoint (absent for non-peers). */
+/**
+ * Header naming the caller's endpoint (`host:port`); non-peers send none.
+ *
+ * @example
+ * ```ts
+ * import { FROM_HEADER } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(FROM_HEADER, "x-raft-from");
+ * ```
+ */
 export const FROM_HEADER = "x-raft-from";
 
 /** A shared secret, ready to sign and verify. */

@@ -109,7 +109,17 @@ export interface TransportContext {
   runCall(from: string, request: Uint8Array): Promise<Uint8Array>;
 }
 
-/** WebSocket close codes used by the transport. */
+/**
+ * WebSocket close codes used by the transport.
+ *
+ * @example
+ * ```ts
+ * import { CloseCode } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(CloseCode.TOO_BIG, 1009);
+ * assert.equal(CloseCode.UNAUTHORIZED, 4401);
+ * ```
+ */
 export const CloseCode = {
   /** The transport or server is going away. */
   GOING_AWAY: 1001,

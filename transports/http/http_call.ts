@@ -10,9 +10,35 @@ import { flags } from "../../src/util/flags.ts";
 import { AUTH_HEADER, callProof, FROM_HEADER, SharedKey } from "./auth.ts";
 import { checkEndpoint } from "./endpoint.ts";
 
-/** Path of the call route. */
+/**
+ * Path of the call route (`POST`, body = request bytes).
+ *
+ * @example A plain POST answered in-process with `app.request` (no server)
+ * ```ts
+ * import { Hono } from "hono";
+ * import { CALL_PATH, HttpTransport, mountTransport } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new Hono();
+ * const t = new HttpTransport("127.0.0.1:8100");
+ * t.listen({ onFrame() {}, onCall: (_from, req) => Promise.resolve(req.reverse()) });
+ * mountTransport(app, t);
+ * const res = await app.request(CALL_PATH, { method: "POST", body: new Uint8Array([1, 2]) });
+ * assert.deepEqual(new Uint8Array(await res.arrayBuffer()), new Uint8Array([2, 1]));
+ * await t.close();
+ * ```
+ */
 export const CALL_PATH = "/raft/call";
-/** Path of the peer WebSocket route. */
+/**
+ * Path of the peer WebSocket route (`GET` with `Upgrade: websocket`).
+ *
+ * @example
+ * ```ts
+ * import { WS_PATH } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(`ws://127.0.0.1:8100${WS_PATH}`, "ws://127.0.0.1:8100/raft/ws");
+ * ```
+ */
 export const WS_PATH = "/raft/ws";
 
 /** Options for {@linkcode httpCall}. */

@@ -20,7 +20,7 @@
  *
  * const a = new HttpTransport("127.0.0.1:1");
  * await a.call(to, new Uint8Array([0]), { timeoutMs: 5000 }); // by POST; opens the socket
- * while (a.stats.openOutbound === 0) await new Promise((r) => setTimeout(r, 5));
+ * while (a.connectionState(to) !== "open") await new Promise((r) => setTimeout(r, 5));
  * a.send(to, new Uint8Array([7]));
  * await a.call(to, new Uint8Array([0]), { timeoutMs: 5000 }); // on the socket, after the frame
  * assert.deepEqual(got, [7]);
