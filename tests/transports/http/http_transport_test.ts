@@ -242,10 +242,12 @@ describe("HttpTransport reconnects", () => {
 
   it("a dead peer that nobody sends to costs nothing after its backoff", async () => {
     const port = await freePort();
+    const to = `127.0.0.1:${port}`;
     const a = new HttpTransport("127.0.0.1:1", { backoffMinMs: 10, backoffMaxMs: 20 });
-    a.send(`127.0.0.1:${port}`, bytes(1));
+    a.send(to, bytes(1));
     await until(() => a.stats.connectFailures === 1, "the connect to fail");
-    await new Promise((r) => setTimeout(r, 100)); // past the backoff: no more attempts
+    // Nothing was sent during the backoff: the link goes idle (no timer, no retry).
+    await until(() => a.connectionState(to) === "idle", "the link to go idle");
     assert.equal(a.stats.connectFailures, 1);
     await a.close();
   });
