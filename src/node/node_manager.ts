@@ -64,6 +64,16 @@ export class NodeManager {
     return m;
   }
 
+  /**
+   * The manager of a transport if one was created, without creating (and listening).
+   *
+   * @param transport The endpoint's transport.
+   * @returns Its manager, or `null`.
+   */
+  static existing(transport: Transport): NodeManager | null {
+    return managers.get(transport) ?? null;
+  }
+
   private constructor(transport: Transport) {
     this.transport = transport;
     transport.listen({

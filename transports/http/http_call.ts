@@ -230,6 +230,41 @@ export interface ErrorBody {
 }
 
 /**
+ * The HTTP status for a raft error code: 400 bad input, 401 bad proof, 403 refused (EACCES from
+ * a node with `disableCli`), 404 unknown group, peer, reader or file, 409 EEXIST, 413 too large,
+ * 503 for "try elsewhere or later" (not leader, busy, unreachable, shutting down), 504 timeout,
+ * 500 otherwise.
+ *
+ * @param code A braft code.
+ * @returns The HTTP status.
+ */
+export function httpStatusOf(code: number): number {
+  switch (code) {
+    case RaftError.EINVAL:
+    case RaftError.ERANGE:
+      return 400;
+    case RaftError.EACCES:
+      return 403;
+    case RaftError.ENOENT:
+      return 404;
+    case RaftError.EEXIST:
+      return 409;
+    case RaftError.EPERM:
+    case RaftError.EAGAIN:
+    case RaftError.EBUSY:
+    case RaftError.EHOSTUNREACH:
+    case RaftError.ESHUTDOWN:
+    case RaftError.ECATCHUP:
+    case RaftError.EREADONLY:
+      return 503;
+    case RaftError.ETIMEDOUT:
+      return 504;
+    default:
+      return 500;
+  }
+}
+
+/**
  * An error response with the JSON body `{ error, code, message }`.
  *
  * @param status The HTTP status.

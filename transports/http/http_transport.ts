@@ -18,7 +18,7 @@ import {
   type TransportContext,
 } from "./context.ts";
 import { checkEndpoint } from "./endpoint.ts";
-import { errorResponse, postCall, readLimited } from "./http_call.ts";
+import { errorResponse, httpStatusOf, postCall, readLimited } from "./http_call.ts";
 import { asRaftException, InboundSession } from "./inbound.ts";
 import { FlushScheduler } from "./outbox.ts";
 import { PeerLink } from "./peer_link.ts";
@@ -336,10 +336,7 @@ export class HttpTransport implements Transport {
       });
     } catch (e) {
       const ex = asRaftException(e);
-      const status = ex.code === RaftError.ESHUTDOWN || ex.code === RaftError.EHOSTUNREACH
-        ? 503
-        : 500;
-      return errorResponse(status, ex.code, ex.status.message);
+      return errorResponse(httpStatusOf(ex.code), ex.code, ex.status.message);
     }
   }
 

@@ -58,10 +58,26 @@ export function isServing(app: AnyHono): boolean {
   return serving.has(app);
 }
 
-/** @internal Marks `app` served (`true`) or not. */
-export function setServing(app: AnyHono, on: boolean): void {
-  if (on) serving.add(app);
-  else serving.delete(app);
+const servedPort = new WeakMap<AnyHono, number>();
+
+/**
+ * @internal Marks `app` served on `port` (`on`) or not.
+ */
+export function setServing(app: AnyHono, on: boolean, port = 0): void {
+  if (on) {
+    serving.add(app);
+    servedPort.set(app, port);
+  } else {
+    serving.delete(app);
+    servedPort.delete(app);
+  }
+}
+
+/**
+ * @internal The port `serve` bound for `app`, or 0 when it is not served.
+ */
+export function servedPortOf(app: AnyHono): number {
+  return servedPort.get(app) ?? 0;
 }
 
 /** @internal Records a mounted transport's message limit. */

@@ -108,7 +108,7 @@ export async function serve(app: AnyHono, options: ServeOptions): Promise<ServeH
       `Cannot serve on ${hostname}:${port}: ${e instanceof Error ? e.message : String(e)}`,
     );
   }
-  setServing(app, true);
+  setServing(app, true, handle.port);
   let stopping: Promise<void> | null = null;
   const signal = options.signal;
   const onAbort = (): void => void shutdown();

@@ -5,10 +5,11 @@
  * @module
  */
 
-import type { Hono } from "hono";
 import type { NodeStatus } from "../../src/node/options.ts";
-import { errorName, RaftError } from "../../src/errors/status.ts";
+import { RaftError } from "../../src/errors/status.ts";
 import { flags } from "../../src/util/flags.ts";
+import { errorResponse } from "./http_call.ts";
+import type { AnyHono } from "./registry.ts";
 
 /** A node that can describe itself (every `Node` can). */
 export interface DescribableNode {
@@ -38,22 +39,31 @@ export interface DescribableNode {
  * assert.equal((await app.request("/raft_stat/nope")).status, 404);
  * ```
  */
-export function mountStatusRoutes(app: Hono, nodes: () => readonly DescribableNode[]): void {
-  app.get("/raft_stat", (c) => c.json({ nodes: nodes().map((n) => n.describe()) }));
+export function mountStatusRoutes(app: AnyHono, nodes: () => readonly DescribableNode[]): void {
+  app.get("/raft_stat", () => Response.json({ nodes: nodes().map((n) => n.describe()) }));
   app.get("/raft_stat/:group", (c) => {
-    const group = c.req.param("group");
+    const group = lastSegment(c.req.raw.url);
     const found = nodes().filter((n) => n.groupId === group);
     if (found.length === 0) {
-      return c.json(
-        {
-          error: errorName(RaftError.ENOENT),
-          code: RaftError.ENOENT,
-          message: `Group "${group}" is not served here`,
-        },
-        404,
-      );
+      return errorResponse(404, RaftError.ENOENT, `Group "${group}" is not served here`);
     }
-    return c.json({ nodes: found.map((n) => n.describe()) });
+    return Response.json({ nodes: found.map((n) => n.describe()) });
   });
-  app.get("/flags", (c) => c.json({ ...flags }));
+  app.get("/flags", () => Response.json({ ...flags }));
+}
+
+/**
+ * The last path segment of a URL, percent-decoded (`""` when it does not decode).
+ *
+ * @param url A request URL.
+ * @returns The segment.
+ * @internal
+ */
+export function lastSegment(url: string): string {
+  const path = new URL(url).pathname;
+  try {
+    return decodeURIComponent(path.slice(path.lastIndexOf("/") + 1));
+  } catch {
+    return "";
+  }
 }
