@@ -122,6 +122,27 @@ export type { SnapshotStorage } from "./storage/snapshot/snapshot.ts";
 export type { SnapshotStorageOptions } from "./storage/snapshot/local_snapshot_storage.ts";
 export type { CallOptions, Transport, TransportHandler } from "./transports/transport.ts";
 export {
+  addService,
+  type AddServiceOptions,
+  type AnyHono,
+  httpCall,
+  type HttpCallOptions,
+  HttpTransport,
+  type HttpTransportOptions,
+  type HttpTransportStats,
+  isServing,
+  mountTransport,
+  RaftService,
+  type RouteContext,
+  type RouteHandler,
+  serve,
+  type ServeHandle,
+  type ServeOptions,
+  type ServerSocket,
+  type ServerSocketEvents,
+} from "./transports/http/mod.ts";
+export type { DescribableNode } from "./transports/http/status_routes.ts";
+export {
   MemoryNetwork,
   type MemoryNetworkOptions,
   type MemoryNetworkStats,

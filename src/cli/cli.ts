@@ -10,6 +10,7 @@ import { ANY_PEER, PeerId } from "../conf/peer_id.ts";
 import { RaftError, RaftException, Status } from "../errors/status.ts";
 import { type CliVerb, decodeCliResponse, encodeCliCall } from "../node/cli_service.ts";
 import type { CallOptions, Transport } from "../../transports/transport.ts";
+import { httpCall } from "../../transports/http/http_call.ts";
 
 /**
  * Sends one request to an endpoint and resolves with the response bytes; rejects with a
@@ -23,8 +24,8 @@ export type CliCaller = (
 ) => Promise<Uint8Array>;
 
 /**
- * How a `cli` function reaches the nodes (braft `CliOptions`). One of `call` or `transport`
- * is required (EINVAL otherwise). `maxRetry` applies to the functions that go through the
+ * How a `cli` function reaches the nodes (braft `CliOptions`): through `call`, a `transport`,
+ * or by default HTTP POST to each node's `/raft/call` (with `secret` when the cluster has one). `maxRetry` applies to the functions that go through the
  * leader; `resetPeer` and `snapshot` make one call.
  */
 export interface CliOptions {
@@ -45,6 +46,11 @@ export interface CliOptions {
   signal?: AbortSignal;
   /** The transport to call through (its `call`), unless `call` is given. */
   transport?: Transport;
+  /**
+   * Without `call` and `transport`, requests go by HTTP POST to each node's `/raft/call`
+   * (the service `addService` mounts); `secret` is the cluster's shared secret to prove.
+   */
+  secret?: string;
   /** The function that sends a request; takes precedence over `transport`. */
   call?: CliCaller;
 }
@@ -85,7 +91,16 @@ class Session {
       if (typeof t?.call !== "function") throw bad("options.transport must be a Transport");
       this.#call = (to, req, opts) => t.call(to, req, opts);
     } else {
-      throw bad("options need `call` or `transport` to reach the nodes");
+      if (o.secret !== undefined && typeof o.secret !== "string") {
+        throw bad("options.secret must be a string");
+      }
+      const secret = o.secret;
+      this.#call = (to, req, opts) =>
+        httpCall(to, req, {
+          ...(secret === undefined ? {} : { secret }),
+          ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
+          ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        });
     }
     this.#timeoutMs = o.timeoutMs ?? -1;
     if (!Number.isFinite(this.#timeoutMs) || (this.#timeoutMs <= 0 && this.#timeoutMs !== -1)) {

@@ -428,7 +428,11 @@ describe("cli: access control and bad requests", () => {
       // the library checks its own arguments
       await expectCode(cli.addPeer(g, peers.join(","), "nope", options(c)), RaftError.EINVAL);
       await expectCode(cli.getLeader("", peers.join(","), options(c)), RaftError.EINVAL);
-      await expectCode(cli.getLeader(g, peers.join(","), {}), RaftError.EINVAL, /transport/);
+      await expectCode(
+        cli.getLeader(g, peers.join(","), { call: 5 as unknown as cli.CliCaller }),
+        RaftError.EINVAL,
+        /call/,
+      );
       await expectCode(
         cli.getLeader(g, peers.join(","), { ...options(c), maxRetry: -1 }),
         RaftError.EINVAL,

@@ -38,6 +38,7 @@ export {
   type HttpTransportStats,
 } from "./http_transport.ts";
 export { mountTransport } from "./routes.ts";
+export { addService, type AddServiceOptions, CLI_PATH, RaftService } from "./service.ts";
 export { serve, type ServeHandle, type ServeOptions } from "./serve.ts";
 export { type AnyHono, isServing, type RouteContext, type RouteHandler } from "./registry.ts";
 export type { ServerSocket, ServerSocketEvents } from "./runtime.ts";

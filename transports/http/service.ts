@@ -13,7 +13,6 @@ import { NodeManager } from "../../src/node/node_manager.ts";
 import {
   findService,
   isWildcardHost,
-  type RegisteredService,
   registerService,
 } from "../../src/node/service_registry.ts";
 import { AUTH_HEADER, SharedKey, verifyCallProof } from "./auth.ts";
@@ -43,7 +42,7 @@ const services = new WeakMap<AnyHono, RaftService>();
  * The raft service mounted on one app: its listen address, and the HTTP transport its nodes
  * share (created when the first node of this endpoint starts, once the port is known).
  */
-export class RaftService implements RegisteredService {
+export class RaftService {
   /** The host from the listen address (`""` when only a port was given). */
   readonly host: string;
   readonly #app: AnyHono;
