@@ -10,11 +10,7 @@
 import { RaftError, RaftException } from "../../src/errors/status.ts";
 import { CLI_VERBS, handleCliRequest } from "../../src/node/cli_service.ts";
 import { NodeManager } from "../../src/node/node_manager.ts";
-import {
-  findService,
-  isWildcardHost,
-  registerService,
-} from "../../src/node/service_registry.ts";
+import { findService, isWildcardHost, registerService } from "../../src/node/service_registry.ts";
 import { AUTH_HEADER, SharedKey, verifyCallProof } from "./auth.ts";
 import { errorResponse, httpStatusOf, readLimited } from "./http_call.ts";
 import { HttpTransport, type HttpTransportOptions } from "./http_transport.ts";

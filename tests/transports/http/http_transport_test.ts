@@ -265,7 +265,7 @@ describe("HttpTransport over HTTP", () => {
     assert.equal(b.calls[0]!.from, "");
     await assert.rejects(httpCall(b.endpoint, bytes(0)), isCode(RaftError.EBUSY));
     const res = await fetch(`http://${b.endpoint}/raft/call`, { method: "POST", body: bytes(0) });
-    assert.equal(res.status, 500);
+    assert.equal(res.status, 503); // EBUSY: try later (httpStatusOf)
     assert.deepEqual(await res.json(), {
       error: "EBUSY",
       code: RaftError.EBUSY,
