@@ -18,6 +18,7 @@ import type { CallOptions } from "../../transports/transport.ts";
 import type { FileMeta, SnapshotReader, SnapshotWriter } from "../../storage/snapshot/snapshot.ts";
 import { checkSnapshotFileNames, unsafeSnapshotFileName } from "./snapshot_file_name.ts";
 import { acquireThroughput, type SnapshotThrottle } from "./snapshot_throttle.ts";
+import { abortableDelay } from "../util/abortable_delay.ts";
 
 /** A file as listed by the leader. */
 export interface RemoteFile {
@@ -566,19 +567,5 @@ function guarded<T>(p: Promise<T>, signal: AbortSignal, timeoutMs: number): Prom
       );
     }
     p.then((v) => settle(() => resolve(v)), (e) => settle(() => reject(e)));
-  });
-}
-
-/** Waits `ms`, or less when `signal` aborts. */
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
   });
 }

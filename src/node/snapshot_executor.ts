@@ -29,6 +29,7 @@ import {
 import type { NodeManager } from "./node_manager.ts";
 import type { StateMachine } from "./state_machine.ts";
 import type { SnapshotThrottle } from "./snapshot_throttle.ts";
+import { abortableDelay } from "../util/abortable_delay.ts";
 
 /** What the executor needs from its node. */
 export interface SnapshotHost {
@@ -597,18 +598,4 @@ export class SnapshotExecutor {
     }
     return writer;
   }
-}
-
-/** Waits `ms`, or less when `signal` aborts. */
-function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }

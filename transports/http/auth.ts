@@ -5,6 +5,8 @@
  * @module
  */
 
+import { concatBytes } from "../../src/bytes/concat.ts";
+
 const encoder = new TextEncoder();
 
 /**
@@ -67,7 +69,7 @@ export class SharedKey {
    * @returns The 32-byte mac.
    */
   async sign(...parts: Uint8Array[]): Promise<Uint8Array> {
-    return new Uint8Array(await crypto.subtle.sign("HMAC", await this.#key, concat(parts)));
+    return new Uint8Array(await crypto.subtle.sign("HMAC", await this.#key, concatBytes(parts)));
   }
 
   /**
@@ -83,7 +85,7 @@ export class SharedKey {
       "HMAC",
       await this.#key,
       mac as Uint8Array<ArrayBuffer>,
-      concat(parts),
+      concatBytes(parts),
     );
   }
 
@@ -91,18 +93,6 @@ export class SharedKey {
   toJSON(): string {
     return "[SharedKey]";
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 const WS_CLIENT = encoder.encode("webraft/ws-client/1\0");

@@ -9,6 +9,7 @@
  */
 
 import { runtime } from "./runtime.ts";
+import { concatBytes } from "../../src/bytes/concat.ts";
 
 /** An outgoing WebSocket as the peer link uses it. */
 export interface ClientSocket {
@@ -195,7 +196,7 @@ class DenoClientSocket implements ClientSocket {
       parts.push(await reader.take(len));
       partsBytes += len;
       if (!fin) continue;
-      const data = parts.length === 1 ? parts[0]! : concat(parts, partsBytes);
+      const data = parts.length === 1 ? parts[0]! : concatBytes(parts);
       parts = [];
       partsBytes = 0;
       if (this.#closed) return;
@@ -250,16 +251,6 @@ class DenoClientSocket implements ClientSocket {
 async function writeAll(conn: DenoConn, bytes: Uint8Array): Promise<void> {
   let at = 0;
   while (at < bytes.length) at += await conn.write(bytes.subarray(at));
-}
-
-function concat(parts: Uint8Array[], n: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** A masked client frame: header, mask key and payload in one buffer (one write). */

@@ -9,6 +9,7 @@ import { errorName, RaftError, RaftException } from "../../src/errors/status.ts"
 import { flags } from "../../src/util/flags.ts";
 import { AUTH_HEADER, callProof, FROM_HEADER, SharedKey } from "./auth.ts";
 import { checkEndpoint } from "./endpoint.ts";
+import { concatBytes } from "../../src/bytes/concat.ts";
 
 /**
  * Path of the call route (`POST`, body = request bytes).
@@ -206,13 +207,7 @@ export async function readLimited(r: Request | Response, max: number): Promise<U
     );
   }
   if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 function tooLarge(n: number, max: number): RaftException {
