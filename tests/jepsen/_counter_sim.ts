@@ -3,7 +3,7 @@
  * (so the history is linearizable), and mutations of it (which usually are not).
  */
 
-import { Prng } from "../../src/util/prng.ts";
+import type { Prng } from "../../src/util/prng.ts";
 import type { CounterInput, CounterOp } from "./counter_checker.ts";
 
 /** Options of {@link simulateCounter}. */

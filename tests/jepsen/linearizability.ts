@@ -207,13 +207,43 @@ export function checkLinearizable<S, I, O>(
     return true;
   };
 
+  const same = (a: S, b: S): boolean =>
+    hash(a) === hash(b) && (model.equal === undefined || model.equal(a, b));
+
+  const inputKeys = live.map((o) => o.outcome === "info" ? JSON.stringify(o.input) : "");
   let okLeft = live.filter((o) => o.outcome === "ok").length;
   let state = model.init();
-  const stack: { entry: Entry; state: S }[] = [];
+  /**
+   * The operations that may come next: the calls before the first return in the list (and that
+   * return, which blocks the search if none of them fits). Operations with a known outcome are
+   * tried first: an unknown one is only needed when they fail, and trying it first would
+   * explore every subset of the unknown ones.
+   */
+  const frontier = (): { cands: Entry[]; blocker: number } => {
+    const oks: Entry[] = [];
+    const infos: Entry[] = [];
+    const infoInputs = new Set<string>();
+    let e = head.next;
+    while (e !== null && e.isCall) {
+      if (live[e.op]!.outcome === "ok") {
+        oks.push(e);
+      } else if (!infoInputs.has(inputKeys[e.op]!)) {
+        // Two called unknown-outcome operations with equal inputs are interchangeable (neither
+        // has a return or an output), so only the first is tried.
+        infoInputs.add(inputKeys[e.op]!);
+        infos.push(e);
+      }
+      e = e.next;
+    }
+    // While an ok operation is unlinearized, its return lies ahead in the list.
+    return { cands: oks.concat(infos), blocker: e?.op ?? -1 };
+  };
+  const stack: { entry: Entry; state: S; cands: Entry[]; idx: number; blocker: number }[] = [];
   let best: number[] = [];
   let bestBlocker = -1;
   let steps = 0;
-  let entry = head.next;
+  let { cands, blocker } = frontier();
+  let idx = 0;
 
   while (okLeft > 0) {
     if (++steps > maxSteps || ((steps & 1023) === 0 && Date.now() > deadline)) {
@@ -223,32 +253,34 @@ export function checkLinearizable<S, I, O>(
           `${n} operations)`,
       };
     }
-    // While an ok operation is unlinearized, its return lies ahead in the list.
-    const e = entry!;
-    if (e.isCall) {
+    if (idx < cands.length) {
+      const e = cands[idx++]!;
       const op = live[e.op]!;
       const [fits, next] = model.step(
         state,
         op.input,
         op.outcome === "ok" ? op.output : undefined,
       );
-      if (fits) {
-        bits[e.op >>> 5]! |= 1 << (e.op & 31);
-        if (remember(next)) {
-          stack.push({ entry: e, state });
-          state = next;
-          lift(e);
-          if (op.outcome === "ok") okLeft--;
-          entry = head.next;
-          continue;
-        }
+      if (!fits) continue;
+      // An unknown-outcome operation that leaves the state as it is (a read) is never needed:
+      // it has no output to explain and removing it from a linearization keeps it valid.
+      if (op.outcome === "info" && same(state, next)) continue;
+      bits[e.op >>> 5]! |= 1 << (e.op & 31);
+      if (!remember(next)) {
         bits[e.op >>> 5]! &= ~(1 << (e.op & 31));
+        continue;
       }
-      entry = e.next;
+      stack.push({ entry: e, state, cands, idx, blocker });
+      state = next;
+      lift(e);
+      if (op.outcome === "ok") okLeft--;
+      if (okLeft === 0) break;
+      ({ cands, blocker } = frontier());
+      idx = 0;
     } else {
       if (stack.length > best.length || bestBlocker < 0) {
         best = stack.map((s) => s.entry.op);
-        bestBlocker = e.op;
+        bestBlocker = blocker;
       }
       const top = stack.pop();
       if (top === undefined) break;
@@ -257,24 +289,24 @@ export function checkLinearizable<S, I, O>(
       bits[i >>> 5]! &= ~(1 << (i & 31));
       unlift(top.entry);
       if (live[i]!.outcome === "ok") okLeft++;
-      entry = top.entry.next;
+      ({ cands, idx, blocker } = top);
     }
   }
   if (okLeft === 0) return { ok: true };
 
   const linearized = best.map((i) => live[i]!);
-  const blocker = live[bestBlocker]!;
+  const blocked = live[bestBlocker]!;
   const placed = new Set(best);
   // What was pending at the blocker's return: the operations that could have come next.
   const unplaced = live.filter((o, i) =>
-    !placed.has(i) && o.call <= blocker.return! && i !== bestBlocker &&
+    !placed.has(i) && o.call <= blocked.return! && i !== bestBlocker &&
     (o.outcome === "ok" || o.outcome === "info")
   );
-  unplaced.unshift(blocker);
+  unplaced.unshift(blocked);
   return {
     ok: false,
     message: `Not linearizable: after the longest linearizable sequence of ${linearized.length} ` +
-      `operation(s), ${describeOp(blocker)} cannot be placed (its return is reached and no ` +
+      `operation(s), ${describeOp(blocked)} cannot be placed (its return is reached and no ` +
       `order of the pending operations gives its output). Last linearized: ${
         linearized.slice(-5).map(describeOp).join("; ") || "none"
       }`,

@@ -1,0 +1,151 @@
+/**
+ * The generic checker on register and counter histories: known verdicts, unknown outcomes,
+ * explanations, and bounded time on hundreds of concurrent operations.
+ */
+
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Prng } from "../../src/util/prng.ts";
+import type { Operation } from "./history.ts";
+import { checkLinearizable, type Model } from "./linearizability.ts";
+import { counterModel } from "./counter_checker.ts";
+import { simulateCounter } from "./_counter_sim.ts";
+
+/** A register: `{ w: v }` writes v (output ignored), `{ r: true }` reads. */
+type RegIn = { w: number } | { r: true };
+const register: Model<number, RegIn, number> = {
+  init: () => 0,
+  step: (s, input, output) =>
+    "w" in input ? [true, input.w] : [output === undefined || output === s, s],
+  hash: (s) => String(s),
+};
+
+let nextId = 0;
+function w(p: number, v: number, call: number, ret: number | null): Operation<RegIn, number> {
+  return {
+    id: nextId++,
+    process: p,
+    input: { w: v },
+    call,
+    return: ret,
+    outcome: ret === null ? "info" : "ok",
+    output: 0,
+  };
+}
+function r(p: number, v: number, call: number, ret: number): Operation<RegIn, number> {
+  return {
+    id: nextId++,
+    process: p,
+    input: { r: true },
+    call,
+    return: ret,
+    outcome: "ok",
+    output: v,
+  };
+}
+
+describe("generic checker: register", () => {
+  it("accepts an empty history and a sequential one", () => {
+    assert.deepEqual(checkLinearizable([], register), { ok: true });
+    assert.deepEqual(checkLinearizable([w(1, 1, 1, 2), r(1, 1, 3, 4)], register), { ok: true });
+  });
+  it("accepts a read concurrent with a write seeing either value", () => {
+    assert.equal(checkLinearizable([w(1, 1, 1, 4), r(2, 0, 2, 3)], register).ok, true);
+    assert.equal(checkLinearizable([w(1, 1, 1, 4), r(2, 1, 2, 3)], register).ok, true);
+  });
+  it("rejects a stale read", () => {
+    const res = checkLinearizable([w(1, 1, 1, 2), r(2, 0, 3, 4)], register);
+    assert.equal(res.ok, false);
+    assert.ok(res.ok === false && res.unplaced[0]?.input && "r" in res.unplaced[0].input);
+    assert.ok(res.ok === false && /Not linearizable/.test(res.message));
+  });
+  it("rejects two reads that disagree on the order of concurrent writes", () => {
+    // Writes of 1 and 2 overlap; p3 sees 1 then 2, p4 sees 2 then 1, all after both writes.
+    const ops = [
+      w(1, 1, 1, 10),
+      w(2, 2, 1, 10),
+      r(3, 1, 2, 3),
+      r(3, 2, 4, 5),
+      r(4, 2, 2, 3),
+      r(4, 1, 4, 5),
+    ];
+    assert.equal(checkLinearizable(ops, register).ok, false);
+    // Without p4's second read it is fine.
+    assert.equal(checkLinearizable(ops.slice(0, 5), register).ok, true);
+  });
+  it("accepts a read explained by a write of unknown outcome, and one ignoring it", () => {
+    assert.equal(checkLinearizable([w(1, 7, 1, null), r(2, 7, 5, 6)], register).ok, true);
+    assert.equal(checkLinearizable([w(1, 7, 1, null), r(2, 0, 5, 6)], register).ok, true);
+  });
+  it("rejects a read of a write of unknown outcome invoked after the read returned", () => {
+    assert.equal(checkLinearizable([r(2, 7, 1, 2), w(1, 7, 3, null)], register).ok, false);
+  });
+  it("ignores failed operations", () => {
+    const failed: Operation<RegIn, number> = { ...w(1, 9, 1, 2), outcome: "fail" };
+    assert.equal(checkLinearizable([failed, r(2, 0, 3, 4)], register).ok, true);
+    assert.equal(checkLinearizable([failed, r(2, 9, 3, 4)], register).ok, false);
+  });
+  it("rejects a history with a return before its call", () => {
+    assert.throws(() => checkLinearizable([w(1, 1, 5, 4)], register), /returns before its call/);
+  });
+});
+
+describe("generic checker: counter", () => {
+  const m = counterModel();
+  it("rejects a lost update and accepts its repair", () => {
+    const a = {
+      id: 0,
+      process: 1,
+      input: { f: "add", delta: 1 },
+      call: 1,
+      return: 4,
+      outcome: "ok",
+      output: 0,
+    } as const;
+    const b = { ...a, id: 1, process: 2, call: 2, return: 3 };
+    assert.equal(checkLinearizable([a, b], m).ok, false);
+    assert.equal(checkLinearizable([a, { ...b, output: 1 }], m).ok, true);
+  });
+  it("checks hundreds of concurrent operations with unknown outcomes", () => {
+    const ops = simulateCounter(new Prng(5), {
+      processes: 20,
+      ops: 400,
+      delta: () => 1,
+      faultRatio: 0.05,
+    });
+    const started = performance.now();
+    const res = checkLinearizable(ops, m, { timeoutMs: 30_000 });
+    console.log(
+      `generic checker: ${ops.length} ops, 20 processes: ${res.ok} in ${
+        (performance.now() - started).toFixed(0)
+      } ms`,
+    );
+    assert.equal(res.ok, true);
+  });
+  it("stays within its budget on a harder history", () => {
+    // 50 concurrent clients and a few unknown outcomes: the search may give up, but in time.
+    const ops = simulateCounter(new Prng(5), {
+      processes: 50,
+      ops: 400,
+      delta: () => 1,
+      faultRatio: 0.02,
+    });
+    const started = performance.now();
+    const res = checkLinearizable(ops, m, { timeoutMs: 5_000, maxSteps: 500_000 });
+    const ms = performance.now() - started;
+    console.log(
+      `generic checker: ${ops.length} ops, 50 processes: ${res.ok} in ${ms.toFixed(0)} ms`,
+    );
+    assert.notEqual(res.ok, false);
+    assert.ok(ms < 60_000);
+  });
+  it("gives up with unknown when the budget runs out", () => {
+    // Many concurrent blind writes and one impossible read: the search must explore them all.
+    const ops: Operation<RegIn, number>[] = [];
+    for (let i = 0; i < 60; i++) ops.push(w(i, i + 1, 1, 100));
+    ops.push(r(99, 1000, 101, 102));
+    const res = checkLinearizable(ops, register, { maxSteps: 10_000 });
+    assert.equal(res.ok, "unknown");
+    assert.ok(res.ok === "unknown" && /Gave up after 10000 steps/.test(res.message));
+  });
+});
