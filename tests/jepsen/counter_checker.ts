@@ -153,10 +153,12 @@ export function checkCounter(
     method: "generic",
   });
   if (!positive) return generic();
+  /** The forced order as far as it was checked, once the chain is built (for explanations). */
+  let order: CounterOp[] | undefined;
   const bad = (message: string, culprits: CounterOp[]): CounterCheckResult => ({
     ok: false,
     message: `Not linearizable: ${message}: ${culprits.map(describeOp).join("; ")}`,
-    linearized: [],
+    linearized: order ?? chain.map((s) => s.op),
     unplaced: culprits,
     method: "counter",
   });
@@ -232,6 +234,8 @@ export function checkCounter(
   }
 
   // Step 4-5: running maximum of call times against each return.
+  order = [];
+  const done = order;
   let t = -Infinity;
   let setter: CounterOp | undefined;
   const visit = (op: CounterOp): CounterCheckResult | null => {
@@ -247,6 +251,7 @@ export function checkCounter(
         [op, setter!],
       );
     }
+    done.push(op);
     return null;
   };
   for (let i = -1; i < chain.length; i++) {

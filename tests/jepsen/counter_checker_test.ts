@@ -93,12 +93,18 @@ describe("counter checker: known histories", () => {
     both([add(1, 2, 1, 2, 0), get(2, 3, 4, 1)], false);
   });
   it("explains a failure", () => {
-    const r = checkCounter([add(1, 1, 1, 2, 0), get(2, 3, 4, 0)]);
-    assert.equal(r.ok, false);
-    assert.ok(
-      r.ok === false && /real-time/.test(r.message) && r.unplaced.length > 0,
-      JSON.stringify(r),
-    );
+    const a = add(1, 1, 1, 2, 0);
+    const stale = get(2, 3, 4, 0);
+    const r = checkCounter([a, stale]);
+    assert.ok(r.ok === false, JSON.stringify(r));
+    assert.match(r.message, /real-time order violated/);
+    // The stale get must come first, so the add cannot follow it in time.
+    assert.deepEqual(r.linearized, [stale]);
+    assert.deepEqual(r.unplaced, [a, stale]);
+    const gap = checkCounter([a, add(2, 1, 3, 4, 5)]);
+    assert.ok(gap.ok === false);
+    assert.match(gap.message, /from 1 to 5/);
+    assert.deepEqual(gap.linearized, [a]);
   });
   it("falls back to the generic search for non-positive deltas", () => {
     const ops = [add(1, -1, 1, 2, 0), add(2, 0, 3, 4, -1), get(1, 5, 6, -1)];
@@ -144,12 +150,15 @@ describe("counter checker agrees with the generic search", () => {
       const rnd = new Prng(seed);
       const scheme = rnd.int(3);
       let ops = simulateCounter(rnd, {
-        processes: 2 + rnd.int(3),
-        ops: 3 + rnd.int(8),
+        processes: 2 + rnd.int(5),
+        ops: 3 + rnd.int(12),
         delta: scheme === 0 ? () => 1 : scheme === 1 ? () => 2 : (r) => 1 + r.int(3),
-        faultRatio: 0.15,
+        faultRatio: rnd.next() * 0.3,
+        getRatio: rnd.next() * 0.6,
       });
-      if (rnd.chance(0.5)) ops = mutate(rnd, ops);
+      // Half stay as executed (linearizable); the rest get one or two corruptions.
+      const corruptions = rnd.chance(0.5) ? 0 : 1 + rnd.int(2);
+      for (let i = 0; i < corruptions; i++) ops = mutate(rnd, ops);
       const fast = checkCounter(ops);
       const slow = checkLinearizable(ops, counterModel());
       assert.notEqual(slow.ok, "unknown", `seed ${seed}: generic search gave up`);
