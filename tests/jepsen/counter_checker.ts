@@ -36,7 +36,30 @@
  *
  * Otherwise (a delta that is zero, negative or not an integer, or needed `info` adds with
  * different deltas) it falls back to the generic search of `linearizability.ts` with
- * {@link counterModel}, with its budget.
+ * {@link counterModel}, with its budget: fine for small histories, `ok: "unknown"` for large
+ * ones. So fault tests should use one constant delta (e.g. 1) for every add.
+ *
+ * "Every acknowledged increment is present at the end" needs no separate check: a final get
+ * invoked after every other operation returned must, to be linearizable, read at least the sum
+ * of the acknowledged deltas (plus those of unknown adds that took effect).
+ *
+ * @example Recording clients and checking (in a fault test, the handles are completed by the
+ * HTTP responses: `ok` with the body, `fail` on a definite refusal, `info` on a timeout)
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { History } from "./history.ts";
+ * import { checkCounter, type CounterInput } from "./counter_checker.ts";
+ *
+ * const h = new History<CounterInput, number>();
+ * const a = h.invoke(1, { f: "add", delta: 1 });
+ * const b = h.invoke(2, { f: "add", delta: 1 });
+ * a.ok(0);
+ * b.info(); // timed out: it took effect (the get below saw it) or not
+ * h.invoke(1, { f: "get" }).ok(2);
+ * const verdict = checkCounter(h.operations());
+ * assert.equal(verdict.ok, true);
+ * // On failure: print verdict.message and keep the history with `await h.save(path)`.
+ * ```
  *
  * @module
  */

@@ -9,7 +9,9 @@ import { Prng } from "../../src/util/prng.ts";
 import type { Operation } from "./history.ts";
 import { checkLinearizable, type Model } from "./linearizability.ts";
 import { counterModel } from "./counter_checker.ts";
-import { simulateCounter } from "./_counter_sim.ts";
+import { mutate, simulateCounter } from "./_counter_sim.ts";
+
+const SEEDS = Number(globalThis.process?.env?.LINZ_SEEDS ?? "") || 2000;
 
 /** A register: `{ w: v }` writes v (output ignored), `{ r: true }` reads. */
 type RegIn = { w: number } | { r: true };
@@ -90,8 +92,9 @@ describe("generic checker: register", () => {
   });
 });
 
+const m = counterModel();
+
 describe("generic checker: counter", () => {
-  const m = counterModel();
   it("rejects a lost update and accepts its repair", () => {
     const a = {
       id: 0,
@@ -147,5 +150,77 @@ describe("generic checker: counter", () => {
     const res = checkLinearizable(ops, register, { maxSteps: 10_000 });
     assert.equal(res.ok, "unknown");
     assert.ok(res.ok === "unknown" && /Gave up after 10000 steps/.test(res.message));
+  });
+});
+
+/** Exhaustive oracle: tries every order of the ok operations and any subset of the info ones. */
+function bruteForce<S, I, O>(ops: Operation<I, O>[], model: Model<S, I, O>): boolean {
+  const live = ops.filter((o) => o.outcome !== "fail");
+  const used = live.map(() => false);
+  const go = (state: S, okLeft: number): boolean => {
+    if (okLeft === 0) return true;
+    for (let i = 0; i < live.length; i++) {
+      if (used[i]) continue;
+      const op = live[i]!;
+      // Every remaining op that returned before this call must come first.
+      if (live.some((o, j) => !used[j] && o.return !== null && o.return < op.call)) continue;
+      const [fits, next] = model.step(state, op.input, op.outcome === "ok" ? op.output : undefined);
+      if (!fits) continue;
+      used[i] = true;
+      const found = go(next, okLeft - (op.outcome === "ok" ? 1 : 0));
+      used[i] = false;
+      if (found) return true;
+    }
+    return false;
+  };
+  return go(model.init(), live.filter((o) => o.outcome === "ok").length);
+}
+
+describe("generic checker agrees with an exhaustive search", () => {
+  it("on seeded tiny register and counter histories", () => {
+    const seeds = SEEDS;
+    let disagreements = 0;
+    const verdicts = { true: 0, false: 0 };
+    for (let seed = 1; seed <= seeds; seed++) {
+      const rnd = new Prng(seed);
+      // Counter histories from the simulator (maybe corrupted).
+      let ops = simulateCounter(rnd, {
+        processes: 2 + rnd.int(3),
+        ops: 2 + rnd.int(6),
+        delta: (r) => 1 + r.int(2),
+        faultRatio: 0.2,
+      });
+      if (rnd.chance(0.5)) ops = mutate(rnd, ops);
+      const c = checkLinearizable(ops, m);
+      assert.equal(c.ok, bruteForce(ops, m), `seed ${seed} (counter): ${JSON.stringify(ops)}`);
+      // Register histories with random intervals, values and outcomes.
+      const reg: Operation<RegIn, number>[] = [];
+      for (let i = 0; i < 2 + rnd.int(5); i++) {
+        const call = rnd.int(10);
+        const ret = call + rnd.int(6);
+        const outcome = rnd.chance(0.15) ? "info" : rnd.chance(0.1) ? "fail" : "ok";
+        const input: RegIn = rnd.chance(0.5) ? { w: 1 + rnd.int(3) } : { r: true };
+        const op: Operation<RegIn, number> = {
+          id: i,
+          process: i,
+          input,
+          call,
+          return: outcome === "info" ? null : ret,
+          outcome,
+        };
+        if (outcome === "ok") op.output = rnd.int(4);
+        reg.push(op);
+      }
+      const res = checkLinearizable(reg, register);
+      const expected = bruteForce(reg, register);
+      if (res.ok !== expected) disagreements++;
+      assert.equal(res.ok, expected, `seed ${seed} (register): ${JSON.stringify(reg)}`);
+      verdicts[String(expected) as "true" | "false"]++;
+    }
+    console.log(
+      `exhaustive agreement on ${seeds} seeds, register verdicts ${JSON.stringify(verdicts)}`,
+    );
+    assert.equal(disagreements, 0);
+    assert.ok(verdicts.true > seeds / 10 && verdicts.false > seeds / 10);
   });
 });
