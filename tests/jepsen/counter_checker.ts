@@ -117,6 +117,7 @@ export function counterModel(init = 0): Model<number, CounterInput, number> {
       return [fits, input.f === "add" ? s + input.delta : s];
     },
     hash: (s) => String(s),
+    readOnly: (input) => input.f === "get",
   };
 }
 
@@ -177,11 +178,12 @@ export function checkCounter(
   });
   if (!positive) return generic();
   /** The forced order as far as it was checked, once the chain is built (for explanations). */
-  let order: CounterOp[] | undefined;
+  const order: CounterOp[] = [];
+  let checking = false;
   const bad = (message: string, culprits: CounterOp[]): CounterCheckResult => ({
     ok: false,
     message: `Not linearizable: ${message}: ${culprits.map(describeOp).join("; ")}`,
-    linearized: order ?? chain.map((s) => s.op),
+    linearized: checking ? order : chain.map((s) => s.op),
     unplaced: culprits,
     method: "counter",
   });
@@ -257,8 +259,7 @@ export function checkCounter(
   }
 
   // Step 4-5: running maximum of call times against each return.
-  order = [];
-  const done = order;
+  checking = true;
   let t = -Infinity;
   let setter: CounterOp | undefined;
   const visit = (op: CounterOp): CounterCheckResult | null => {
@@ -274,7 +275,7 @@ export function checkCounter(
         [op, setter!],
       );
     }
-    done.push(op);
+    order.push(op);
     return null;
   };
   for (let i = -1; i < chain.length; i++) {

@@ -14,6 +14,14 @@
  * so they may be linearized at any point after their call, or never (the search succeeds once
  * every `ok` operation is linearized); the model's `step` sees `undefined` as their output.
  *
+ * Exact reductions on top of the plain search: known-outcome operations are tried before unknown
+ * ones; an unknown-outcome operation that would leave the state unchanged is not linearized
+ * there (it would explain nothing); of several called unknown-outcome operations with equal
+ * inputs only one is tried (they are interchangeable); and with {@link Model.readOnly}, a read
+ * that fits the current state is placed at once without branching. Linearizable histories of
+ * thousands of operations check in milliseconds; refuting a large non-linearizable one can need
+ * the whole search, hence the budget (the counter has an exact fast checker for that).
+ *
  * @module
  */
 
@@ -32,6 +40,7 @@ import type { Operation } from "./history.ts";
  *   step: (s, input, output) =>
  *     input === null ? [output === undefined || output === s, s] : [true, input],
  *   hash: (s) => String(s),
+ *   readOnly: (input) => input === null,
  * };
  * ```
  */
@@ -48,6 +57,11 @@ export interface Model<S, I, O> {
   hash?(state: S): string;
   /** State equality among states with the same key. Default: equal keys mean equal states. */
   equal?(a: S, b: S): boolean;
+  /**
+   * True if the operation never changes the state, in any state (a read). Optional; lets the
+   * search place such operations without branching, which matters on large histories.
+   */
+  readOnly?(input: I): boolean;
 }
 
 /** Options of {@link checkLinearizable}. */
@@ -236,7 +250,19 @@ export function checkLinearizable<S, I, O>(
       e = e.next;
     }
     // While an ok operation is unlinearized, its return lies ahead in the list.
-    return { cands: oks.concat(infos), blocker: e?.op ?? -1 };
+    const blocker = e?.op ?? -1;
+    // A known-outcome read that fits now can go first in any linearization from here: it is
+    // called, every remaining operation returns after its call, and since it never changes the
+    // state, the others see the same states. So it is the only choice worth trying.
+    if (model.readOnly) {
+      for (const c of oks) {
+        const op = live[c.op]!;
+        if (model.readOnly(op.input) && model.step(state, op.input, op.output)[0]) {
+          return { cands: [c], blocker };
+        }
+      }
+    }
+    return { cands: oks.concat(infos), blocker };
   };
   const stack: { entry: Entry; state: S; cands: Entry[]; idx: number; blocker: number }[] = [];
   let best: number[] = [];

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Prng } from "../../src/util/prng.ts";
 import type { Operation } from "./history.ts";
 import { checkLinearizable, type Model } from "./linearizability.ts";
-import { counterModel } from "./counter_checker.ts";
+import { checkCounter, counterModel } from "./counter_checker.ts";
 import { mutate, simulateCounter } from "./_counter_sim.ts";
 
 const SEEDS = Number(globalThis.process?.env?.LINZ_SEEDS ?? "") || 2000;
@@ -20,7 +20,10 @@ const register: Model<number, RegIn, number> = {
   step: (s, input, output) =>
     "w" in input ? [true, input.w] : [output === undefined || output === s, s],
   hash: (s) => String(s),
+  readOnly: (input) => "r" in input,
 };
+/** The same register without the read-only hint (no forced moves in the search). */
+const { readOnly: _, ...plainRegister } = register;
 
 let nextId = 0;
 function w(p: number, v: number, call: number, ret: number | null): Operation<RegIn, number> {
@@ -125,21 +128,31 @@ describe("generic checker: counter", () => {
     );
     assert.equal(res.ok, true);
   });
-  it("stays within its budget on a harder history", () => {
-    // 50 concurrent clients and a few unknown outcomes: the search may give up, but in time.
+  it("proves thousands of operations, and stays within budget refuting them", () => {
     const ops = simulateCounter(new Prng(5), {
-      processes: 50,
-      ops: 400,
+      processes: 100,
+      ops: 2000,
       delta: () => 1,
-      faultRatio: 0.02,
+      faultRatio: 0.05,
     });
-    const started = performance.now();
-    const res = checkLinearizable(ops, m, { timeoutMs: 5_000, maxSteps: 500_000 });
-    const ms = performance.now() - started;
+    let started = performance.now();
+    const res = checkLinearizable(ops, m);
     console.log(
-      `generic checker: ${ops.length} ops, 50 processes: ${res.ok} in ${ms.toFixed(0)} ms`,
+      `generic checker: ${ops.length} ops, 100 processes: ${res.ok} in ${
+        (performance.now() - started).toFixed(0)
+      } ms`,
     );
-    assert.notEqual(res.ok, false);
+    assert.equal(res.ok, true);
+    // One stale read in the middle: refuting needs an exhaustive search, which may give up.
+    const gets = ops.filter((o) => o.outcome === "ok" && o.input.f === "get" && o.output! > 500);
+    const victim = gets[gets.length >> 1]!;
+    victim.output = victim.output! - 400;
+    assert.equal(checkCounter(ops).ok, false);
+    started = performance.now();
+    const bad = checkLinearizable(ops, m, { maxSteps: 300_000, timeoutMs: 10_000 });
+    const ms = performance.now() - started;
+    console.log(`generic checker: the same with a stale read: ${bad.ok} in ${ms.toFixed(0)} ms`);
+    assert.notEqual(bad.ok, true);
     assert.ok(ms < 60_000);
   });
   it("gives up with unknown when the budget runs out", () => {
@@ -192,7 +205,14 @@ describe("generic checker agrees with an exhaustive search", () => {
       });
       if (rnd.chance(0.5)) ops = mutate(rnd, ops);
       const c = checkLinearizable(ops, m);
-      assert.equal(c.ok, bruteForce(ops, m), `seed ${seed} (counter): ${JSON.stringify(ops)}`);
+      const { readOnly: _, ...plainCounter } = m;
+      const expectedCounter = bruteForce(ops, m);
+      assert.equal(c.ok, expectedCounter, `seed ${seed} (counter): ${JSON.stringify(ops)}`);
+      assert.equal(
+        checkLinearizable(ops, plainCounter).ok,
+        expectedCounter,
+        `seed ${seed} (plain counter)`,
+      );
       // Register histories with random intervals, values and outcomes.
       const reg: Operation<RegIn, number>[] = [];
       for (let i = 0; i < 2 + rnd.int(5); i++) {
@@ -212,9 +232,11 @@ describe("generic checker agrees with an exhaustive search", () => {
         reg.push(op);
       }
       const res = checkLinearizable(reg, register);
+      const plain = checkLinearizable(reg, plainRegister);
       const expected = bruteForce(reg, register);
-      if (res.ok !== expected) disagreements++;
+      if (res.ok !== expected || plain.ok !== expected) disagreements++;
       assert.equal(res.ok, expected, `seed ${seed} (register): ${JSON.stringify(reg)}`);
+      assert.equal(plain.ok, expected, `seed ${seed} (plain register): ${JSON.stringify(reg)}`);
       verdicts[String(expected) as "true" | "false"]++;
     }
     console.log(
