@@ -164,6 +164,17 @@ export function checkCounter(
   let positive = true;
   for (const op of ops) {
     if (op.outcome === "fail") continue;
+    if (op.outcome === "ok" && !Number.isSafeInteger(op.output)) {
+      return {
+        ok: false,
+        message: `Not linearizable: the counter returned ${
+          JSON.stringify(op.output)
+        }, not an integer: ${describeOp(op)}`,
+        linearized: [],
+        unplaced: [op],
+        method: "counter",
+      };
+    }
     if (op.input.f === "add") {
       const d = op.input.delta;
       if (!Number.isSafeInteger(d) || d <= 0) positive = false;

@@ -106,6 +106,11 @@ describe("counter checker: known histories", () => {
     assert.match(gap.message, /from 1 to 5/);
     assert.deepEqual(gap.linearized, [a]);
   });
+  it("rejects an output that is not an integer", () => {
+    const odd = { ...get(2, 3, 4, 0), output: "0" as unknown as number };
+    const r = checkCounter([add(1, 1, 1, 2, 0), odd]);
+    assert.ok(r.ok === false && /not an integer/.test(r.message), JSON.stringify(r));
+  });
   it("falls back to the generic search for non-positive deltas", () => {
     const ops = [add(1, -1, 1, 2, 0), add(2, 0, 3, 4, -1), get(1, 5, 6, -1)];
     const r = checkCounter(ops);

@@ -66,7 +66,10 @@ export interface Model<S, I, O> {
 
 /** Options of {@link checkLinearizable}. */
 export interface CheckOptions {
-  /** Give up (`ok: "unknown"`) after this many search steps. Default 2,000,000. */
+  /**
+   * Give up (`ok: "unknown"`) after this many search steps. Default 1,000,000. Each step may
+   * cache one configuration of about `operations / 8` bytes, which bounds the memory used.
+   */
   maxSteps?: number;
   /** Give up (`ok: "unknown"`) after this many milliseconds. Default 20,000. */
   timeoutMs?: number;
@@ -140,7 +143,7 @@ export function checkLinearizable<S, I, O>(
   model: Model<S, I, O>,
   options: CheckOptions = {},
 ): CheckResult<I, O> {
-  const maxSteps = options.maxSteps ?? 2_000_000;
+  const maxSteps = options.maxSteps ?? 1_000_000;
   const deadline = Date.now() + (options.timeoutMs ?? 20_000);
   const hash = model.hash ?? ((s: S) => JSON.stringify(s));
   const live = ops.filter((o) => o.outcome !== "fail");
@@ -207,9 +210,19 @@ export function checkLinearizable<S, I, O>(
 
   const bits = new Uint32Array(Math.ceil(n / 32) || 1);
   const cache = new Map<string, S[]>();
+  /** The bitset as a compact string: two UTF-16 code units per 32-bit word. */
+  const bitsKey = (): string => {
+    let out = "";
+    for (let i = 0; i < bits.length; i += 4096) {
+      const codes: number[] = [];
+      for (const w of bits.subarray(i, i + 4096)) codes.push(w & 0xffff, w >>> 16);
+      out += String.fromCharCode(...codes);
+    }
+    return out;
+  };
   /** Adds (bits, state) to the cache; false if it was there. */
   const remember = (state: S): boolean => {
-    const key = bits.join(",") + "|" + hash(state);
+    const key = bitsKey() + hash(state);
     const seen = cache.get(key);
     if (seen === undefined) {
       cache.set(key, [state]);
