@@ -40,7 +40,7 @@ const form = (value: string, accept = "application/json"): RequestInit => ({
 });
 
 /** Runs `body`, then puts every flag back as it was. */
-async function restoring(body: () => Promise<void>): Promise<void> {
+async function restoring(body: () => void | Promise<void>): Promise<void> {
   const saved = { ...flags };
   try {
     await body();
@@ -82,7 +82,7 @@ describe("flag metadata", () => {
   });
 
   it("setFlag checks type and range, refuses unknown and static flags, and changes nothing then", async () => {
-    await restoring(async () => {
+    await restoring(() => {
       const before = { ...flags };
       const cases: [string, unknown, number][] = [
         ["raft_nope", 1, RaftError.ENOENT],
