@@ -3,7 +3,8 @@
 // When it is missing and we are root, runs `apt-get install -y chromium` (after `apt-get update`
 // if the first attempt fails). Prints what it does. Never fails the run: when chromium cannot be
 // installed it says so loudly and exits 0; the browser test then skips itself.
-// Usage: node scripts/ensure_chromium.mjs   (also importable: `ensureChromium()`)
+// Usage: node scripts/ensure_chromium.mjs, or import `ensureChromium()` (the browser test
+// tests/transports/http/pages_browser_test.ts does, when it loads).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -15,6 +16,7 @@ function apt(args) {
   console.log(`ensure_chromium: $ apt-get ${args.join(" ")}`);
   const result = spawnSync("apt-get", args, {
     stdio: ["ignore", "inherit", "inherit"],
+    timeout: 15 * 60_000,
     env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
   });
   if (result.error) {
