@@ -192,6 +192,7 @@ describe("raft_stat and flags pages in headless chromium", { skip }, () => {
         String(saved.raft_do_snapshot_min_index_gap),
       );
       assert.equal(await page.locator(`tr[data-flag="raft_sync"] form`).count(), 0, "static flag");
+      await page.screenshot({ path: join(ROOT, ".tmp", "flags.png"), fullPage: true });
 
       const gap = page.locator(`form[data-flag="raft_do_snapshot_min_index_gap"]`);
       await gap.locator(`input[name="value"]`).fill("42");

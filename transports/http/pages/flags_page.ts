@@ -151,7 +151,9 @@ export function flagsHtml(options: FlagsHtmlOptions): string {
       ? editor(name, f)
       : "runtime (signed POST only)";
     return `<tr data-flag="${escapeHtml(name)}"><td data-col="name">${escapeHtml(name)}</td>` +
-      `<td data-col="value">${escapeHtml(f.value)}</td>` +
+      `<td data-col="value"${f.value === f.default ? "" : ` class="changed"`}>${
+        escapeHtml(f.value)
+      }</td>` +
       `<td data-col="default">${escapeHtml(f.default)}</td>` +
       `<td data-col="runtime">${f.runtime ? "yes" : "no"}</td>` +
       `<td data-col="description">${escapeHtml(f.description)}</td>` +

@@ -48,7 +48,8 @@ h2{font-size:1.1em;margin:.8em 0 .3em;font-family:monospace}
 table{border-collapse:collapse;margin:.3em 0 1em}
 th,td{border:1px solid #ccc;padding:.2em .6em;text-align:left;vertical-align:top}
 th{background:#f3f3f3;font-weight:600}
-td{font-family:monospace}
+td{font-family:monospace}td[data-col=description]{font-family:inherit}
+td.changed{font-weight:700;color:#a40}
 .LEADER{color:#070;font-weight:700}.CANDIDATE{color:#a60}.ERROR{color:#b00}
 .note{background:#fff8d0;border:1px solid #e0c860;padding:.4em .8em;display:inline-block}
 .error{background:#fde;border:1px solid #d88;padding:.4em .8em;display:inline-block}
