@@ -148,6 +148,7 @@ describe("raft_stat and flags pages in headless chromium", { skip }, () => {
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     if (process.env.UPDATE_SCREENSHOTS === "1" || !existsSync(README_SCREENSHOT)) {
+      mkdirSync(dirname(README_SCREENSHOT), { recursive: true });
       copyFileSync(SCREENSHOT, README_SCREENSHOT);
     }
     await page.close();
