@@ -97,7 +97,16 @@ export {
   type Task,
 } from "./src/node/closure.ts";
 export { type Clock, ManualClock, systemClock, type TimerHandle } from "./src/util/clock.ts";
-export { flags, type RaftFlags } from "./src/util/flags.ts";
+export {
+  FLAG_INFO,
+  type FlagInfo,
+  type FlagInfoTable,
+  flags,
+  isFlagName,
+  parseFlagValue,
+  type RaftFlags,
+  setFlag,
+} from "./src/util/flags.ts";
 export type {
   FileMeta,
   SnapshotMeta,

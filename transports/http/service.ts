@@ -168,7 +168,8 @@ export class RaftService {
  * - `POST /raft/cli/<verb>`: the CLI (`add_peer`, `remove_peer`, `change_peers`, `reset_peer`,
  *   `snapshot`, `get_leader`, `transfer_leader`, `list_peers`) with a JSON body in braft's
  *   field names (`group_id`, `peer_id`, `leader_id`, `new_peers`);
- * - `GET /raft_stat`, `GET /raft_stat/<group>` and `GET /flags` (JSON).
+ * - `GET /raft_stat`, `GET /raft_stat/<group>`, `GET /flags` and `POST /flags/<name>` (HTML,
+ *   JSON or text; see `mountStatusRoutes`).
  *
  * Nodes whose endpoint has this port and no `transport` option use this service. Call it
  * before the app is served.
@@ -208,7 +209,7 @@ export class RaftService {
  *   electionTimeoutMs: 200,
  * });
  * await node.waitLeader();
- * const stat = await (await fetch(`http://${server.hostname}:${server.port}/raft_stat`)).json();
+ * const stat = await (await fetch(`http://${server.hostname}:${server.port}/raft_stat?format=json`)).json();
  * assert.equal(stat.nodes[0].state, "LEADER");
  * await node.shutdown();
  * await service.close();
@@ -243,7 +244,7 @@ export function addService(
   services.set(app, service);
   mountTransport(app, () => service.transport ?? undefined);
   app.post(`${CLI_PATH}/:verb`, (c) => service.handleCli(lastSegment(c.req.raw.url), c.req.raw));
-  mountStatusRoutes(app, () => service.nodes());
+  mountStatusRoutes(app, () => service.nodes(), options);
   return service;
 }
 

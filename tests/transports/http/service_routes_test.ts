@@ -174,8 +174,8 @@ describe("addService routes under bad input", () => {
       assert.equal(res.status, 200, path);
       assert.ok(!text.includes(SECRET), `${path} shows the secret`);
     }
-    const stat = await (await target.app.request(`/raft_stat/${c.group}`)).json();
-    assert.equal(stat.nodes[0].peerId, target.peer.toString());
+    const stat = await (await target.app.request(`/raft_stat/${c.group}?format=json`)).json();
+    assert.equal(stat.nodes[0].peer_id, target.peer.toString());
   });
 
   it("garbage, truncated, mutated and oversize raft frames over a real socket are dropped", async () => {
