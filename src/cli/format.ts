@@ -28,7 +28,11 @@ import { errorName, RaftError, RaftException } from "../errors/status.ts";
  * );
  * ```
  */
-export function formatChange(group: string, oldPeers: Configuration, newPeers: Configuration): string {
+export function formatChange(
+  group: string,
+  oldPeers: Configuration,
+  newPeers: Configuration,
+): string {
   return `Configuration of replication group \`${group}' changed from ${oldPeers} to ${newPeers}`;
 }
 
@@ -157,7 +161,11 @@ export function formatStat(stat: Record<string, unknown>): string[] {
           lines.push(`${item}[${i}]: ${scalar(v)}`);
           return;
         }
-        const id = typeof v.peer === "string" ? "peer" : typeof v.peer_id === "string" ? "peer_id" : "";
+        const id = typeof v.peer === "string"
+          ? "peer"
+          : typeof v.peer_id === "string"
+          ? "peer_id"
+          : "";
         const label = id === "" ? `${item}[${i}]` : `${item}@${v[id]}`;
         lines.push(`${label}: ${pairs(v, " ", id)}`.trimEnd());
       });

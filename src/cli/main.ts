@@ -16,7 +16,7 @@
 import process from "node:process";
 import type { PeerId } from "../conf/peer_id.ts";
 import { RaftError, RaftException } from "../errors/status.ts";
-import { type Command, parseArgs, UsageError, USAGE } from "./args.ts";
+import { type Command, parseArgs, USAGE, UsageError } from "./args.ts";
 import * as cli from "./cli.ts";
 import {
   formatChange,
