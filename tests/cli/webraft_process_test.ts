@@ -8,12 +8,13 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { createServer, type Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Configuration } from "../../src/conf/configuration.ts";
 import type { Node } from "../../src/node/node.ts";
-import { waitFor } from "../node/cluster.ts";
+import { waitFor, withDeadline } from "../node/cluster.ts";
 import { DEADLINE_MS, HttpCluster, type Member } from "../transports/http/_http_cluster.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -290,6 +291,46 @@ describe("webraft tool (child processes)", () => {
       }
     } finally {
       await c.stopAll();
+    }
+  });
+
+  it("bin/webraft.mjs forwards SIGTERM to the runtime it started", async () => {
+    // a "node" that accepts the call and never answers: the tool waits (no --timeout_ms)
+    const sockets: Socket[] = [];
+    let connected!: (s: Socket) => void;
+    const connection = new Promise<Socket>((resolve) => connected = resolve);
+    const server = createServer((s) => {
+      sockets.push(s);
+      s.resume(); // read, so that the end of the connection is seen
+      connected(s);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    const child = spawn(
+      "node",
+      [
+        join(root, "bin", "webraft.mjs"),
+        "get_leader",
+        "--group",
+        "g",
+        "--conf",
+        `127.0.0.1:${port}`,
+      ],
+      { cwd: root, stdio: "ignore" },
+    );
+    const exited = new Promise<string | null>((resolve) =>
+      child.once("exit", (_c, sig) => resolve(sig))
+    );
+    try {
+      const socket = await connection;
+      const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+      child.kill("SIGTERM");
+      assert.equal(await exited, "SIGTERM");
+      await withDeadline(closed, DEADLINE_MS, "the runtime's exit"); // the runtime behind the wrapper is gone too: its connection closed
+    } finally {
+      child.kill("SIGKILL");
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });
