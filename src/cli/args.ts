@@ -103,7 +103,7 @@ export interface Command {
   timeoutMs: number;
   /** `--max_retry`: >= 0. */
   maxRetry: number;
-  /** `--secret`, else `$WEBRAFT_SECRET`, else `undefined`. */
+  /** `--secret`, else a non-empty `$WEBRAFT_SECRET`, else `undefined`. */
   secret: string | undefined;
 }
 
@@ -184,7 +184,9 @@ export function parseArgs(
   }
   const confText = values.get("conf");
   const newPeersText = values.get("new_peers");
-  const secret = values.get("secret") ?? env[SECRET_ENV];
+  if (values.get("secret") === "") throw new UsageError("--secret is empty");
+  // an empty variable (WEBRAFT_SECRET=) means no secret, as if unset
+  const secret = values.get("secret") ?? (env[SECRET_ENV] || undefined);
   return {
     help: false,
     command: {

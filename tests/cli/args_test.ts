@@ -113,6 +113,14 @@ describe("webraft arguments", () => {
     );
   });
 
+  it("rejects an empty --secret and ignores an empty WEBRAFT_SECRET", () => {
+    usageError(["snapshot", ...FULL.snapshot!, "--secret="], /^--secret is empty$/);
+    assert.equal(
+      command(["snapshot", ...FULL.snapshot!], { WEBRAFT_SECRET: "" }).secret,
+      undefined,
+    );
+  });
+
   it("takes an empty --peer of transfer_leader as any peer, nowhere else", () => {
     assert.ok(
       command(["transfer_leader", "--group", "g", "--peer=", "--conf", C]).peer!.equals(ANY_PEER),
