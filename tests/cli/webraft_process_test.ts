@@ -154,6 +154,12 @@ describe("webraft tool (child processes)", () => {
       );
       await waitFor(() => target.node!.isLeader() || undefined, DEADLINE_MS, "the transfer");
       await c.waitLeader();
+      // every member answers get_leader with the new leader (none still names the old one)
+      await waitFor(
+        () => c.nodes().every((n) => n.leaderId()?.equals(target.peer)) || undefined,
+        DEADLINE_MS,
+        "every member knows the new leader",
+      );
       assert.equal(
         await ok("node", [
           "transfer_leader",
