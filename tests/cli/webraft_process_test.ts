@@ -219,7 +219,7 @@ describe("webraft tool (child processes)", () => {
       const one = await ok("node", ["stat", "--peer", `${target.peer}`, "--group", g]);
       assert.match(one, new RegExp(`^group_id: ${g}\\npeer_id: ${target.peer}\\nstate: LEADER\\n`));
       assert.match(one, /^last_log_id: \(index=\d+,term=\d+\)$/m);
-      assert.match(one, new RegExp(`^follower@${fifth.peer}: next_index=\\d+`, "m"));
+      assert.match(one, new RegExp(`^replicator@${fifth.peer}: next_index=\\d+`, "m"));
       const all = await ok("bun", ["stat", "--conf", changed]);
       for (const p of changed.split(",")) assert.match(all, new RegExp(`^peer_id: ${p}$`, "m"));
       const missing = await webraft("bun", ["stat", "--peer", `${target.peer}`, "--group", "nope"]);
