@@ -54,6 +54,8 @@ const nets: Net[] = netArg === "both" ? ["memory", "http"] : [netArg as Net];
 interface Network {
   endpoints: string[];
   transports: Transport[];
+  /** Frames per socket message and frames dropped, summed over the endpoints ("" if none). */
+  detail(): string;
   close(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ function memoryNetwork(): Network {
   return {
     endpoints,
     transports: endpoints.map((e) => net.transport(e)),
+    detail: () => "",
     close: () => net.close(),
   };
 }
@@ -82,6 +85,15 @@ async function httpNetwork(): Promise<Network> {
   return {
     endpoints: transports.map((t) => t.endpoint),
     transports,
+    detail() {
+      let frames = 0, messages = 0, dropped = 0;
+      for (const t of transports) {
+        frames += t.stats.framesSent;
+        messages += t.stats.messagesSent;
+        dropped += t.stats.framesDropped;
+      }
+      return `${(frames / Math.max(1, messages)).toFixed(1)} frames/msg, ${dropped} dropped`;
+    },
     async close() {
       for (const t of transports) await t.close();
       for (const s of servers) await s.shutdown();
@@ -126,6 +138,7 @@ async function runCase(c: Case, netKind: Net, run: number): Promise<string> {
     }
   }));
   const elapsed = seconds + (performance.now() - end) / 1000;
+  const detail = net.detail();
   for (const n of nodes) await n.shutdown();
   await net.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -139,7 +152,7 @@ async function runCase(c: Case, netKind: Net, run: number): Promise<string> {
     Math.round(ops / elapsed).toLocaleString("en-US").padStart(9)
   } | ${(ops * c.size / elapsed / 1e6).toFixed(1).padStart(6)} | ${
     pct(0.5).toFixed(2).padStart(7)
-  } | ${pct(0.99).toFixed(2).padStart(7)} |`;
+  } | ${pct(0.99).toFixed(2).padStart(7)} | ${detail.padEnd(32)} |`;
 }
 
 const cases: Case[] = [
@@ -157,8 +170,14 @@ console.log(
     nets.map((n) => n === "http" ? "HttpTransport (127.0.0.1)" : "MemoryNetwork").join(" / ")
   }, ${seconds} s per case\n`,
 );
-console.log(`| ${"Case".padEnd(34)} | Net    |     ops/s |   MB/s | p50 ms  | p99 ms  |`);
-console.log(`| ${"-".repeat(34)} | ------ | --------: | -----: | ------: | ------: |`);
+console.log(
+  `| ${"Case".padEnd(34)} | Net    |     ops/s |   MB/s | p50 ms  | p99 ms  | ${
+    "Sockets".padEnd(32)
+  } |`,
+);
+console.log(
+  `| ${"-".repeat(34)} | ------ | --------: | -----: | ------: | ------: | ${"-".repeat(32)} |`,
+);
 let run = 0;
 for (const c of cases) {
   for (const n of nets) if (n === "memory" || c.http) console.log(await runCase(c, n, run++));
