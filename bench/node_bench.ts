@@ -5,7 +5,8 @@
  * the wire codec, no socket) and, for the cases marked `http`, again over real sockets: every
  * node gets its own Hono app with `mountTransport` + `serve` on 127.0.0.1 port 0 and an
  * `HttpTransport` as its `transport`. Prints ops/s, MB/s and p50/p99 latency per case and
- * network. Never asserts on time.
+ * network, and the process's CPU time (all threads) per write, which a shared machine's load
+ * moves less than the rates. Never asserts on time.
  *
  *   npx deno run -A bench/node_bench.ts [seconds-per-case] [--net=memory|http|both]
  *   npx bun bench/node_bench.ts [seconds-per-case] [--net=memory|http|both]
@@ -14,6 +15,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { Hono } from "hono";
 import { type Iterator, MemoryNetwork, Node, StateMachine, Status } from "../mod.ts";
 import { flags } from "../src/util/flags.ts";
@@ -127,6 +129,7 @@ async function runCase(c: Case, netKind: Net, run: number): Promise<string> {
   const leader = await Promise.race(nodes.map((n) => n.waitLeader().then(() => n)));
   const payload = new Uint8Array(c.size).fill(7);
   const latencies: number[] = [];
+  const cpu0 = process.cpuUsage();
   const end = performance.now() + seconds * 1000;
   let ops = 0;
   await Promise.all(Array.from({ length: c.clients }, async () => {
@@ -138,6 +141,8 @@ async function runCase(c: Case, netKind: Net, run: number): Promise<string> {
     }
   }));
   const elapsed = seconds + (performance.now() - end) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuPerOp = (cpu.user + cpu.system) / Math.max(1, ops);
   const detail = net.detail();
   for (const n of nodes) await n.shutdown();
   await net.close();
@@ -152,7 +157,9 @@ async function runCase(c: Case, netKind: Net, run: number): Promise<string> {
     Math.round(ops / elapsed).toLocaleString("en-US").padStart(9)
   } | ${(ops * c.size / elapsed / 1e6).toFixed(1).padStart(6)} | ${
     pct(0.5).toFixed(2).padStart(7)
-  } | ${pct(0.99).toFixed(2).padStart(7)} | ${detail.padEnd(32)} |`;
+  } | ${pct(0.99).toFixed(2).padStart(7)} | ${cpuPerOp.toFixed(1).padStart(10)} | ${
+    detail.padEnd(32)
+  } |`;
 }
 
 const cases: Case[] = [
@@ -171,12 +178,14 @@ console.log(
   }, ${seconds} s per case\n`,
 );
 console.log(
-  `| ${"Case".padEnd(34)} | Net    |     ops/s |   MB/s | p50 ms  | p99 ms  | ${
+  `| ${"Case".padEnd(34)} | Net    |     ops/s |   MB/s | p50 ms  | p99 ms  | CPU µs/op  | ${
     "Sockets".padEnd(32)
   } |`,
 );
 console.log(
-  `| ${"-".repeat(34)} | ------ | --------: | -----: | ------: | ------: | ${"-".repeat(32)} |`,
+  `| ${"-".repeat(34)} | ------ | --------: | -----: | ------: | ------: | ---------: | ${
+    "-".repeat(32)
+  } |`,
 );
 let run = 0;
 for (const c of cases) {
