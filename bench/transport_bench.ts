@@ -7,12 +7,15 @@
  * 8-byte frame on B's own socket to A), so the figures are throughput, not drops. Then calls:
  * `call()` with an echo handler against a bare WebSocket echo (request id + payload), with 1
  * and 16 concurrent callers. Each case alternates ours/bare in 4 slices so load changes on a
- * shared machine hit both alike. Prints tables with ours / bare; never asserts on time.
+ * shared machine hit both alike. Prints tables with ours / bare and the process's CPU time per
+ * frame (ours / bare, all threads, less moved by other load than the rates); never asserts on
+ * time.
  *
  *   npx deno run -A bench/transport_bench.ts [seconds-per-case]
  *   npx bun bench/transport_bench.ts [seconds-per-case]
  */
 
+import process from "node:process";
 import { Hono } from "hono";
 import type { UpgradeWebSocket, WSContext, WSMessageReceive } from "hono/ws";
 import { HttpTransport, mountTransport, serve, type ServeHandle } from "../transports/http/mod.ts";
@@ -244,6 +247,8 @@ interface FrameResult {
   ms: number;
   drops: number;
   stalled: boolean;
+  /** Process CPU time (all threads) while sending, in µs. */
+  cpuUs: number;
 }
 
 let runs = 0;
@@ -286,9 +291,12 @@ function runFrames(
         ms: elapsed,
         drops: dropped(),
         stalled,
+        cpuUs,
       });
     };
     let elapsed = 0;
+    let cpuUs = 0;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     link.onReceive = (f) => {
       received++;
@@ -304,6 +312,8 @@ function runFrames(
     setTimeout(() => {
       running = false;
       elapsed = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      cpuUs = cpu.user + cpu.system;
       countedFrames = received;
       countedBytes = bytes;
       if (received >= sent - dropped()) return finish(false);
@@ -367,6 +377,7 @@ async function frameCase(s: Setup, size: number): Promise<string> {
   }
   const framesPerMsg = (s.a.t.stats.framesSent - sent0) / (s.a.t.stats.messagesSent - msgs0);
   const rate = (r: FrameResult) => r.frames / (r.ms / 1000);
+  const cpuPerFrame = (r: FrameResult) => r.cpuUs / Math.max(1, r.frames);
   const mbs = (r: FrameResult) => r.bytes / (r.ms / 1000) / 1e6;
   const stalled = total.ours.stalled || total.bare.stalled ? " (stalled)" : "";
   return `| ${`${kib(size)} frames, window ${window}`.padEnd(28)} | ${
@@ -375,11 +386,13 @@ async function frameCase(s: Setup, size: number): Promise<string> {
     fmt(mbs(total.bare), 1).padStart(6)
   } | ${`${fmt(100 * rate(total.ours) / rate(total.bare))} %`.padStart(9)} | ${
     fmt(framesPerMsg, 1).padStart(10)
-  } | ${String(total.ours.drops).padStart(5)}${stalled} |`;
+  } | ${`${fmt(cpuPerFrame(total.ours), 2)} / ${fmt(cpuPerFrame(total.bare), 2)}`.padStart(13)} | ${
+    String(total.ours.drops).padStart(5)
+  }${stalled} |`;
 }
 
 function zeroFrames(): FrameResult {
-  return { frames: 0, bytes: 0, ms: 0, drops: 0, stalled: false };
+  return { frames: 0, bytes: 0, ms: 0, drops: 0, stalled: false, cpuUs: 0 };
 }
 
 function add(into: FrameResult, r: FrameResult): void {
@@ -387,6 +400,7 @@ function add(into: FrameResult, r: FrameResult): void {
   into.bytes += r.bytes;
   into.ms += r.ms;
   into.drops += r.drops;
+  into.cpuUs += r.cpuUs;
   into.stalled ||= r.stalled;
 }
 
@@ -431,12 +445,12 @@ const s = await setup();
 console.log(
   `| ${
     "Case".padEnd(28)
-  } |  frames/s |   MB/s | bare f/s  |   MB/s | ours/bare | frames/msg | drops |`,
+  } |  frames/s |   MB/s | bare f/s  |   MB/s | ours/bare | frames/msg | CPU µs/frame  | drops |`,
 );
 console.log(
   `| ${
     "-".repeat(28)
-  } | --------: | -----: | --------: | -----: | --------: | ---------: | ----: |`,
+  } | --------: | -----: | --------: | -----: | --------: | ---------: | ------------: | ----: |`,
 );
 for (const size of [64, 1024, 64 * 1024]) console.log(await frameCase(s, size));
 console.log(
