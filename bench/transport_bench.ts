@@ -3,8 +3,8 @@
  * with `serve`. A sends one-way frames to B over `HttpTransport` (counted at B's `onFrame`), and
  * the same frames go, side by side, over a bare WebSocket (a hono `upgradeWebSocket` route on
  * B's app, one WebSocket message per frame). Both use the same flow control: at most W frames
- * in flight, B acknowledges every W/4 frames with a small message back (for HttpTransport an
- * 8-byte frame on B's own socket to A), so the figures are throughput, not drops. Then calls:
+ * in flight, B acknowledges every W/4 frames with a 12-byte message back (for HttpTransport a
+ * frame on B's own socket to A), so the figures are throughput, not drops. Then calls:
  * `call()` with an echo handler against a bare WebSocket echo (request id + payload), with 1
  * and 16 concurrent callers. Each case alternates ours/bare in 4 slices so load changes on a
  * shared machine hit both alike. Prints tables with ours / bare and the process's CPU time per
