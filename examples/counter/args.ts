@@ -61,7 +61,9 @@ export function parseFlags<S extends Record<string, FlagSpec>>(
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const m = /^--?([A-Za-z0-9_]+)(?:=(.*))?$/s.exec(arg);
-    if (m === null) throw new UsageError(`Unexpected argument "${arg}" (flags look like --name=value)`);
+    if (m === null) {
+      throw new UsageError(`Unexpected argument "${arg}" (flags look like --name=value)`);
+    }
     let name = m[1]!;
     let raw = m[2];
     let s = spec[name];

@@ -15,7 +15,7 @@
  */
 
 import process from "node:process";
-import { type FlagSpec, parseFlags, UsageError, usage } from "./args.ts";
+import { type FlagSpec, parseFlags, usage, UsageError } from "./args.ts";
 
 const FLAGS = {
   conf: { type: "string", default: "", help: "Configuration of the raft group (peer,peer,...)" },
@@ -170,7 +170,9 @@ async function main(): Promise<void> {
     const sorted = w.latencies.sort((a, b) => a - b);
     const secs = Math.round((performance.now() - started) / 1000);
     const line = `[${String(secs).padStart(4)} s] ${String(w.ok).padStart(6)} ops/s  ` +
-      `p50 ${percentile(sorted, 0.5).toFixed(1)} ms  p99 ${percentile(sorted, 0.99).toFixed(1)} ms  ` +
+      `p50 ${percentile(sorted, 0.5).toFixed(1)} ms  p99 ${
+        percentile(sorted, 0.99).toFixed(1)
+      } ms  ` +
       `leader ${leader ?? "?"}  errors ${w.errors}  redirects ${w.redirects}`;
     if (tty) process.stdout.write(`\r${line}\x1b[K`);
     else console.log(line);
@@ -192,7 +194,9 @@ async function main(): Promise<void> {
   if (tty) process.stdout.write("\n");
   console.log(
     `Summary: ${total.ok} ok in ${secs.toFixed(1)} s (${(total.ok / secs).toFixed(0)} ops/s), ` +
-      `p50 ${percentile(sorted, 0.5).toFixed(1)} ms, p99 ${percentile(sorted, 0.99).toFixed(1)} ms, ` +
+      `p50 ${percentile(sorted, 0.5).toFixed(1)} ms, p99 ${
+        percentile(sorted, 0.99).toFixed(1)
+      } ms, ` +
       `max ${(sorted.at(-1) ?? 0).toFixed(1)} ms; errors ${total.errors}, ` +
       `redirects ${total.redirects}; leader ${leader ?? "?"}`,
   );

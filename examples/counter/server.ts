@@ -39,14 +39,18 @@ import {
   StateMachine,
   Status,
 } from "../../mod.ts";
-import { type FlagSpec, parseFlags, UsageError, usage } from "./args.ts";
+import { type FlagSpec, parseFlags, usage, UsageError } from "./args.ts";
 
 const FLAGS = {
   port: { type: "int", default: 8100, help: "Listen port of this peer" },
   ip: { type: "string", default: "127.0.0.1", help: "IP of this peer (its PeerId is ip:port:0)" },
   conf: { type: "string", default: "", help: "Initial configuration of the group (peer,peer,...)" },
   group: { type: "string", default: "Counter", help: "Id of the replication group" },
-  data_path: { type: "string", default: "", help: "Path of data stored on (default ./data/<port>)" },
+  data_path: {
+    type: "string",
+    default: "",
+    help: "Path of data stored on (default ./data/<port>)",
+  },
   election_timeout_ms: {
     type: "int",
     default: 5000,
@@ -236,7 +240,9 @@ async function main(): Promise<void> {
     }
     const delta = (body as { delta?: unknown } | null)?.delta;
     if (typeof delta !== "number" || !Number.isSafeInteger(delta)) {
-      return badRequest(`"delta" must be a safe integer, got ${JSON.stringify(delta) ?? "nothing"}`);
+      return badRequest(
+        `"delta" must be a safe integer, got ${JSON.stringify(delta) ?? "nothing"}`,
+      );
     }
     const term = fsm.leaderTerm;
     if (node === null || term <= 0) return notLeader();
@@ -272,7 +278,9 @@ async function main(): Promise<void> {
   } catch (e) {
     const msg = errorText(e);
     const busy = /in use|EADDRINUSE/i.test(msg);
-    log(busy ? `port ${opts.port} is busy (address already in use): ${msg}` : `cannot serve: ${msg}`);
+    log(
+      busy ? `port ${opts.port} is busy (address already in use): ${msg}` : `cannot serve: ${msg}`,
+    );
     await service.close();
     process.exit(busy ? 98 : 1); // 98 = EADDRINUSE, for scripts that retry on another port
   }
