@@ -66,6 +66,8 @@ const FLAGS = {
   },
 } satisfies Record<string, FlagSpec>;
 
+const MAX_BODY_BYTES = 4096;
+
 const COMMAND = "deno run -A examples/counter/server.ts | bun examples/counter/server.ts";
 
 /**
@@ -176,6 +178,31 @@ function decodeDelta(bytes: Uint8Array): bigint {
   return new DataView(bytes.buffer, bytes.byteOffset, 8).getBigInt64(0);
 }
 
+/** A request body of at most `MAX_BODY_BYTES`, as text (a larger one is a RangeError). */
+async function readSmallBody(req: Request): Promise<string> {
+  const reader = req.body?.getReader();
+  if (reader === undefined) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      throw new RangeError(`Body larger than ${MAX_BODY_BYTES} bytes`);
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
+
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -234,9 +261,11 @@ async function main(): Promise<void> {
   app.post("/counter/fetch_add", async (c) => {
     let body: unknown;
     try {
-      body = JSON.parse(await c.req.text());
-    } catch {
-      return badRequest('Body must be JSON like {"delta": 1}');
+      body = JSON.parse(await readSmallBody(c.req.raw));
+    } catch (e) {
+      return badRequest(
+        e instanceof RangeError ? e.message : 'Body must be JSON like {"delta": 1}',
+      );
     }
     const delta = (body as { delta?: unknown } | null)?.delta;
     if (typeof delta !== "number" || !Number.isSafeInteger(delta)) {

@@ -5,7 +5,7 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -206,6 +206,51 @@ export async function get(endpoint: string, path = "/counter"): Promise<Answer> 
   return await answer(
     await fetch(`http://${endpoint}${path}`, { signal: AbortSignal.timeout(10_000) }),
   );
+}
+
+/**
+ * `GET /counter` over a plain socket, one connection per call (fetch pools connections and,
+ * under Deno, a request queued on a frozen process did not honour its timeout).
+ */
+export function rawGet(port: number, timeoutMs = 30_000): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    let data = "";
+    socket.setEncoding("utf8");
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`GET :${port} timed out`)));
+    socket.on(
+      "connect",
+      () =>
+        socket.write(
+          `GET /counter HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`,
+        ),
+    );
+    socket.on("data", (d) => data += d);
+    socket.on("error", reject);
+    socket.on("close", () => {
+      const m = /^HTTP\/1\.1 (\d{3})[^]*?\r\n\r\n([^]*)$/.exec(data);
+      if (m === null) return reject(new Error(`Bad HTTP answer from :${port}: ${data}`));
+      const body = /^[0-9a-f]+\r\n/i.test(m[2]!) ? dechunk(m[2]!) : m[2]!;
+      try {
+        resolve({ status: Number(m[1]), body: JSON.parse(body) as Record<string, unknown> });
+      } catch (e) {
+        reject(new Error(`Bad JSON from :${port}: ${body} (${e})`));
+      }
+    });
+  });
+}
+
+function dechunk(text: string): string {
+  let out = "";
+  let rest = text;
+  for (;;) {
+    const m = /^([0-9a-f]+)\r\n/i.exec(rest);
+    if (m === null) return out;
+    const size = parseInt(m[1]!, 16);
+    if (size === 0) return out;
+    out += rest.slice(m[0].length, m[0].length + size);
+    rest = rest.slice(m[0].length + size + 2);
+  }
 }
 
 export async function post(endpoint: string, body: string): Promise<Answer> {

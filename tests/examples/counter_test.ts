@@ -22,6 +22,7 @@ import {
   GROUP,
   post,
   raftStat,
+  rawGet,
   ROOT,
   statNumber,
   until,
@@ -56,6 +57,15 @@ async function valueOf(cluster: CounterCluster): Promise<number> {
   return (await get(leader.endpoint)).body.value as number;
 }
 
+test("checkHistory catches overlapping previous values, lost adds and phantom adds", () => {
+  const ok = (delta: number, old: number): AddOutcome => ({ kind: "ok", delta, old });
+  assert.equal(checkHistory([ok(2, 0), ok(3, 2)], 5), null);
+  assert.match(checkHistory([ok(2, 0), ok(3, 1)], 5)!, /overlaps/); // two adds saw overlapping values
+  assert.match(checkHistory([ok(2, 0), ok(3, 2)], 4)!, /below/); // an acknowledged add was lost
+  assert.match(checkHistory([ok(2, 0), ok(3, 2)], 6)!, /gaps/); // an add nobody made
+  assert.equal(checkHistory([ok(2, 0), { kind: "unknown", delta: 1, why: "" }, ok(3, 3)], 6), null);
+});
+
 test("counter: fetch_add, linearizable GET, redirects, bad input, leader SIGKILL, restart and catch-up", async () => {
   const dir = mkdtempSync(join(tmpdir(), "webraft-counter-"));
   const cluster = await CounterCluster.start({
@@ -78,6 +88,7 @@ test("counter: fetch_add, linearizable GET, redirects, bad input, leader SIGKILL
         '{"delta":"1"}',
         '{"x":1}',
         `{"delta":${2 ** 53}}`,
+        `{"delta":1,"pad":"${"x".repeat(10_000)}"}`, // over the 4 KiB body limit
       ]
     ) {
       const r = await post(leader.endpoint, body);
@@ -191,6 +202,41 @@ test("counter: snapshots (--snapshot_interval 1) are loaded on restart and keep 
     const more = await addMany(all, 10, 2);
     assert.equal(checkHistory([...outcomes, ...more], await valueOf(cluster)), null);
   } finally {
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("counter: a deposed leader (SIGSTOP, then SIGCONT) never serves a stale GET", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "webraft-counter-stale-"));
+  const cluster = await CounterCluster.start({ runtimes: ["deno", "deno", "bun"], dir });
+  try {
+    const all = () => cluster.servers.filter((s) => s.alive()).map((s) => s.endpoint);
+    const old = await cluster.leader();
+    const before = await addMany(all, 20, 2);
+    const v1 = await valueOf(cluster);
+    assert.equal(checkHistory(before, v1), null);
+
+    const signal = (sig: NodeJS.Signals) => process.kill(old.child.pid!, sig); // not child.kill: Deno's sends nothing after the first
+    signal("SIGSTOP"); // frozen: it still believes it leads
+    const others = cluster.servers.filter((s) => s !== old);
+    const fresh = await cluster.leader(others);
+    const after = await addMany(() => others.map((s) => s.endpoint), 20, 2);
+    const v2 = (await get(fresh.endpoint)).body.value as number;
+    assert.ok(v2 > v1);
+
+    // Reads queued on the frozen node while it still thinks it leads; then it wakes up.
+    const reads = Array.from({ length: 20 }, () => rawGet(old.port).catch((e) => e as Error));
+    await new Promise((r) => setTimeout(r, 200)); // let the requests reach its socket
+    signal("SIGCONT");
+    for (const r of await Promise.all(reads)) {
+      if (r instanceof Error) throw r;
+      if (r.status === 200) assert.equal(r.body.value, v2, "a stale read");
+      else assert.equal(r.status, 503);
+    }
+    assert.equal(checkHistory([...before, ...after], await valueOf(cluster)), null);
+  } finally {
+    for (const s of cluster.servers) if (s.alive()) process.kill(s.child.pid!, "SIGCONT");
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   }
