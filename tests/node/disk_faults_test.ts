@@ -278,6 +278,36 @@ async function checkLogReadable(dc: DiskCluster, p: PeerId, w: Writers): Promise
   assert.ok(read > 0, `${p}: no user entry read back`);
 }
 
+/**
+ * Appends `1..31` bytes of an entry header to `p`'s open log segment, durably: the tail of an
+ * append torn by the power loss, which the restart must cut off.
+ */
+async function tearTail(dc: DiskCluster, p: PeerId, rng: Prng): Promise<void> {
+  const disk = dc.disk(p);
+  const dir = `/${dc.c.name}/${nodeKey(p)}/log`;
+  const open = (await disk.readDir(dir)).find((n) => n.startsWith("log_inprogress_"));
+  if (open === undefined) return;
+  const file = await disk.open(`${dir}/${open}`, { write: true });
+  try {
+    const torn = new Uint8Array(1 + rng.int(31)).map(() => rng.int(256));
+    await file.write(torn, await file.size());
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
+/** A power loss of `p`: unsynced writes partly kept (the last one torn), then a restart. */
+async function powerLoss(dc: DiskCluster, p: PeerId, rng: Prng): Promise<void> {
+  // The disk dies first, so nothing the "dead" process still does reaches it.
+  dc.disk(p).crash({ stayDown: true, prng: rng });
+  await dc.c.stop(p);
+  dc.disk(p).restart();
+  if (rng.chance(0.5)) await tearTail(dc, p, rng);
+  dc.disk(p).clearFaults();
+  await dc.start(p);
+}
+
 describe("disk faults", () => {
   it("EIO on the leader's log append: ERROR, pending writes fail, a new leader has every ack", async () => {
     const dc = new DiskCluster("df-eio", 5610);
@@ -478,17 +508,93 @@ describe("disk faults", () => {
             ? leader.nodeId()
             : dc.peers.find((p) => p.key() !== leader.nodeId().key())!;
           // The power goes while appends are in flight; the disk keeps a random prefix of
-          // the unsynced writes, the last one possibly torn.
-          dc.disk(victim).crash({ stayDown: true, prng: new Prng(100 + round) });
-          await dc.c.stop(victim);
-          dc.disk(victim).restart();
-          await dc.start(victim);
+          // the unsynced writes, the last one possibly torn (and sometimes a torn header).
+          await powerLoss(dc, victim, new Prng(100 + round));
+          assert.notEqual(dc.node(victim).state(), NodeState.ERROR);
           await checkLogReadable(dc, victim, w);
         }
         await w.stop();
         await checkConverged(dc, w, `after ${role} power losses`);
       } finally {
         await w.stop();
+        await dc.c.stopAll();
+      }
+    });
+  }
+
+  const env =
+    (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
+  const fixed = env.DISK_FAULT_SEED;
+  const seeds = fixed !== undefined ? [Number(fixed)] : [31, 32];
+  const kinds = ["eio", "enospc", "fsync", "snapshot", "power", "snapshot-ok"] as const;
+
+  for (const seed of seeds) {
+    it(`random disk faults, seed ${seed} (replay: DISK_FAULT_SEED=${seed})`, async () => {
+      console.log(`disk faults: seed ${seed} (replay with DISK_FAULT_SEED=${seed})`);
+      const rng = new Prng(seed);
+      const dc = new DiskCluster(`df-random-${seed}`, 5700 + (seed % 50) * 3);
+      const w = new Writers(dc);
+      const schedule: string[] = [];
+      try {
+        await dc.startAll();
+        w.start();
+        for (let round = 0; round < 8; round++) {
+          await w.waitAcked(w.acked.size + 10);
+          const kind = rng.pick([...kinds]);
+          const victim = rng.pick(dc.peers);
+          const disk = dc.disk(victim);
+          const node = dc.node(victim);
+          schedule.push(`${kind}@${victim.port}`);
+          const where = `seed ${seed} round ${round} ${kind} on ${victim}`;
+          if (kind === "eio" || kind === "fsync") {
+            const op = kind === "eio" ? "write" : "sync";
+            disk.injectFault({ op, path: "/log/", after: rng.int(4), count: Infinity });
+            const e = await dc.waitError(victim);
+            assert.equal(e.code, RaftError.EIO, `${where}: ${e.message}`);
+            assert.equal(e.type, ErrorType.LOG, `${where}: ${e.message}`);
+          } else if (kind === "enospc") {
+            disk.capacity = disk.usedBytes() + rng.int(2000);
+            const e = await dc.waitError(victim);
+            assert.equal(e.code, RaftError.ENOSPC, `${where}: ${e.message}`);
+          } else if (kind === "snapshot") {
+            disk.injectFault({
+              op: "write",
+              path: "/snapshot/",
+              error: "ENOSPC",
+              short: rng.chance(0.5),
+              after: rng.int(2),
+              count: Infinity,
+            });
+            await assert.rejects(node.snapshot(), (e: unknown) => {
+              assert.ok(e instanceof RaftException, `${where}: ${String(e)}`);
+              assert.equal(e.code, RaftError.ENOSPC, `${where}: ${e.message}`);
+              return true;
+            });
+            assert.notEqual(node.state(), NodeState.ERROR, where);
+            disk.clearFaults();
+            await node.snapshot();
+          } else if (kind === "snapshot-ok") {
+            await node.snapshot();
+          } else {
+            await powerLoss(dc, victim, rng);
+          }
+          const restarted = await dc.repair();
+          assert.ok(
+            restarted <= 1,
+            `${where}: ${restarted} nodes were in ERROR (the fault hit one node)`,
+          );
+          assert.deepEqual(w.okInError, [], `${where}: OK reported by a node in ERROR`);
+        }
+        await w.waitAcked(w.acked.size + 10);
+        await w.stop();
+        for (const p of dc.peers) {
+          assert.notEqual(dc.node(p).state(), NodeState.ERROR, `seed ${seed}: ${p} in ERROR`);
+        }
+        await checkConverged(dc, w, `seed ${seed} [${schedule.join(" ")}]`);
+        assert.ok(w.acked.size > 80, `seed ${seed}: only ${w.acked.size} writes acknowledged`);
+      } finally {
+        await w.stop();
+        for (const p of dc.peers) dc.disk(p).clearFaults();
         await dc.c.stopAll();
       }
     });
