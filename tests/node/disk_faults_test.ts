@@ -18,7 +18,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { PeerId } from "../../src/conf/peer_id.ts";
-import { ErrorType, RaftError, RaftException, Status } from "../../src/errors/status.ts";
+import { ErrorType, RaftError, RaftException, type Status } from "../../src/errors/status.ts";
 import type { Node } from "../../src/node/node.ts";
 import { NodeState } from "../../src/node/options.ts";
 import { Prng } from "../../src/util/prng.ts";
@@ -35,7 +35,7 @@ import {
   applyStatus,
   Cluster,
   DEADLINE_MS,
-  MockFsm,
+  type MockFsm,
   peerIds,
   sleep,
   waitFor,
@@ -58,7 +58,10 @@ function diskOf(path: string): MemoryFileSystem {
 }
 
 registerLogStorage("diskfault", (path, o) => new SegmentLogStorage(diskOf(path), `/${path}`, o));
-registerMetaStorage("diskfault", (path, o) => new LocalRaftMetaStorage(diskOf(path), `/${path}`, o));
+registerMetaStorage(
+  "diskfault",
+  (path, o) => new LocalRaftMetaStorage(diskOf(path), `/${path}`, o),
+);
 registerSnapshotStorage(
   "diskfault",
   (path, o) => new LocalSnapshotStorage(diskOf(path), `/${path}`, o),
@@ -91,7 +94,11 @@ class DiskCluster {
     const base = `diskfault://${this.c.name}/${nodeKey(p)}`;
     return this.c.start(p, {
       ...(fsm ? { fsm } : {}),
-      extra: { logUri: `${base}/log`, raftMetaUri: `${base}/meta`, snapshotUri: `${base}/snapshot` },
+      extra: {
+        logUri: `${base}/log`,
+        raftMetaUri: `${base}/meta`,
+        snapshotUri: `${base}/snapshot`,
+      },
     });
   }
 
@@ -331,7 +338,9 @@ describe("disk faults", () => {
       await w.waitAcked(ackedAtError.size + 20);
       await w.stop();
       assert.ok(w.failed.size > 0, "no write in flight at the fault was failed");
-      for (const [v, s] of w.failed) assert.ok(!w.acked.has(v), `${v} both failed (${s}) and acked`);
+      for (const [v, s] of w.failed) {
+        assert.ok(!w.acked.has(v), `${v} both failed (${s}) and acked`);
+      }
       await checkConverged(dc, w, "after failover");
       // heal the disk, restart the failed node: it rejoins and catches up
       await dc.repair();
@@ -449,7 +458,8 @@ describe("disk faults", () => {
       assert.ok(good > 0);
       const disk = dc.disk(id);
       const dir = dc.snapshotDir(id);
-      const published = async () => (await disk.readDir(dir)).filter((n) => n.startsWith("snapshot_"));
+      const published = async () =>
+        (await disk.readDir(dir)).filter((n) => n.startsWith("snapshot_"));
       assert.equal((await published()).length, 1);
       await w.writeN(leader, 20, "b");
       for (const short of [true, false]) {
@@ -557,6 +567,13 @@ describe("disk faults", () => {
             const e = await dc.waitError(victim);
             assert.equal(e.code, RaftError.ENOSPC, `${where}: ${e.message}`);
           } else if (kind === "snapshot") {
+            // a save with nothing new since the last snapshot does nothing (and succeeds)
+            const fsm = dc.c.fsm(victim);
+            await waitFor(
+              () => (node.appliedIndex() > fsm.snapshotIndex + 1 ? true : undefined),
+              DEADLINE_MS,
+              `${where}: something to snapshot`,
+            );
             disk.injectFault({
               op: "write",
               path: "/snapshot/",
