@@ -12,7 +12,8 @@
  * restarts, every acknowledged write is present once on every live node, nothing that was
  * never written is applied, and all state machines are equal.
  *
- * The randomized scenario prints its seed; replay it with DISK_FAULT_SEED=<seed>.
+ * The randomized scenario prints its seed; replay it with DISK_FAULT_SEED=<seed> (or sweep
+ * seeds with DISK_FAULT_SEED=<from>-<to>).
  */
 
 import { describe, it } from "node:test";
@@ -57,7 +58,11 @@ function diskOf(path: string): MemoryFileSystem {
   return fs;
 }
 
-registerLogStorage("diskfault", (path, o) => new SegmentLogStorage(diskOf(path), `/${path}`, o));
+// Small segments, so appends often roll a segment (rename + directory fsync) under faults.
+registerLogStorage(
+  "diskfault",
+  (path, o) => new SegmentLogStorage(diskOf(path), `/${path}`, { maxSegmentSize: 4096, ...o }),
+);
 registerMetaStorage(
   "diskfault",
   (path, o) => new LocalRaftMetaStorage(diskOf(path), `/${path}`, o),
@@ -315,6 +320,12 @@ async function powerLoss(dc: DiskCluster, p: PeerId, rng: Prng): Promise<void> {
   await dc.start(p);
 }
 
+function seedList(spec: string): number[] {
+  const m = /^(\d+)-(\d+)$/.exec(spec);
+  if (m === null) return [Number(spec)];
+  return Array.from({ length: Number(m[2]) - Number(m[1]) + 1 }, (_, i) => Number(m[1]) + i);
+}
+
 describe("disk faults", () => {
   it("EIO on the leader's log append: ERROR, pending writes fail, a new leader has every ack", async () => {
     const dc = new DiskCluster("df-eio", 5610);
@@ -504,6 +515,76 @@ describe("disk faults", () => {
     }
   });
 
+  it("full disk while a follower installs a snapshot: no partial snapshot, catches up after", async () => {
+    const dc = new DiskCluster("df-install", 5680);
+    const w = new Writers(dc);
+    try {
+      const leader = await dc.startAll();
+      const lagging = dc.peers.find((p) => p.key() !== leader.nodeId().key())!;
+      await w.writeN(leader, 10, "a");
+      await withDeadline(dc.node(lagging).waitApplied(leader.appliedIndex()), DEADLINE_MS, "apply");
+      const hadApplied = dc.node(lagging).appliedIndex();
+      await dc.c.stop(lagging);
+      // two snapshots: the log the lagging follower needs is gone, it must install one
+      await w.writeN(leader, 20, "b");
+      await leader.snapshot();
+      await w.writeN(leader, 20, "c");
+      await leader.snapshot();
+      const disk = dc.disk(lagging);
+      disk.injectFault({ op: "write", path: "/snapshot/", error: "ENOSPC", count: Infinity });
+      const node = await dc.start(lagging);
+      w.start();
+      await w.waitAcked(w.acked.size + 20); // the group commits meanwhile
+      // As braft, a follower whose copy fails answers the leader with the error and the
+      // leader sends the snapshot again: no ERROR, and never a half-installed snapshot.
+      assert.notEqual(node.state(), NodeState.ERROR, String(dc.c.fsm(lagging).errors[0]));
+      assert.equal(dc.c.fsm(lagging).snapshotsLoaded, 0, "a snapshot was loaded from a full disk");
+      const names = await disk.readDir(dc.snapshotDir(lagging)).catch(() => [] as string[]);
+      assert.deepEqual(names.filter((n) => n.startsWith("snapshot_")), [], "partial snapshot");
+      assert.ok(node.appliedIndex() <= hadApplied, "applied past its log without the snapshot");
+      await w.stop();
+      // space freed: the next copy succeeds without a restart
+      disk.clearFaults();
+      await checkConverged(dc, w, "after the install fault");
+      assert.equal(dc.c.fsm(lagging).snapshotsLoaded, 1, "the follower did not install");
+      // and a restart loads the installed snapshot
+      await dc.restart(lagging);
+      await checkConverged(dc, w, "after restart");
+      assert.equal(dc.c.fsm(lagging).snapshotsLoaded, 1, "the restart did not load the snapshot");
+    } finally {
+      await w.stop();
+      await dc.c.stopAll();
+    }
+  });
+
+  it("power loss of every node at once, torn tails: every acknowledged write survives", async () => {
+    const dc = new DiskCluster("df-blackout", 5690);
+    const w = new Writers(dc);
+    const rng = new Prng(5);
+    try {
+      await dc.startAll();
+      w.start();
+      for (let round = 0; round < 3; round++) {
+        await w.waitAcked(w.acked.size + 30);
+        for (const p of dc.peers) dc.disk(p).crash({ stayDown: true, prng: rng });
+        for (const p of dc.peers) await dc.c.stop(p);
+        for (const p of dc.peers) {
+          dc.disk(p).restart();
+          if (rng.chance(0.5)) await tearTail(dc, p, rng);
+        }
+        for (const p of dc.peers) await dc.start(p);
+        await dc.c.waitLeader();
+      }
+      await w.waitAcked(w.acked.size + 10);
+      await w.stop();
+      await checkConverged(dc, w, "after blackouts");
+      for (const p of dc.peers) await checkLogReadable(dc, p, w);
+    } finally {
+      await w.stop();
+      await dc.c.stopAll();
+    }
+  });
+
   for (const role of ["follower", "leader"] as const) {
     it(`power loss tearing the ${role}'s last segment write: no ack lost, no corrupt entry`, async () => {
       const dc = new DiskCluster(`df-power-${role}`, role === "follower" ? 5660 : 5670);
@@ -535,7 +616,8 @@ describe("disk faults", () => {
   const env =
     (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
   const fixed = env.DISK_FAULT_SEED;
-  const seeds = fixed !== undefined ? [Number(fixed)] : [31, 32];
+  // DISK_FAULT_SEED=7 replays one seed; DISK_FAULT_SEED=1-50 sweeps a range.
+  const seeds = fixed === undefined ? [31, 32] : seedList(fixed);
   const kinds = ["eio", "enospc", "fsync", "snapshot", "power", "snapshot-ok"] as const;
 
   for (const seed of seeds) {
@@ -557,8 +639,8 @@ describe("disk faults", () => {
           schedule.push(`${kind}@${victim.port}`);
           const where = `seed ${seed} round ${round} ${kind} on ${victim}`;
           if (kind === "eio" || kind === "fsync") {
-            const op = kind === "eio" ? "write" : "sync";
-            disk.injectFault({ op, path: "/log/", after: rng.int(4), count: Infinity });
+            const op = kind === "eio" ? "write" : rng.pick(["sync", "sync", "syncDir"] as const);
+            disk.injectFault({ op, path: "/log", after: rng.int(4), count: Infinity });
             const e = await dc.waitError(victim);
             assert.equal(e.code, RaftError.EIO, `${where}: ${e.message}`);
             assert.equal(e.type, ErrorType.LOG, `${where}: ${e.message}`);
