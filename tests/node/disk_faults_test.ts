@@ -238,6 +238,13 @@ async function checkConverged(dc: DiskCluster, w: Writers, what: string): Promis
   await Promise.all(
     live.map(([, n]) => withDeadline(n.waitApplied(index), DEADLINE_MS, `${n.nodeId()} applies`)),
   );
+  // identical logs: same last entry (index and term) everywhere once idle
+  const lastId = (n: Node): string => JSON.stringify(n.describe().lastLogId);
+  await waitFor(
+    () => (live.every(([, n]) => lastId(n) === lastId(leader)) ? true : undefined),
+    DEADLINE_MS,
+    `${what}: equal last log ids`,
+  );
   const reference = dc.c.fsm(leader.nodeId()).logs;
   for (const [key] of live) {
     assert.deepEqual(dc.c.fsms.get(key)!.logs, reference, `${what}: ${key} differs from leader`);
@@ -515,6 +522,34 @@ describe("disk faults", () => {
     }
   });
 
+  it("EIO persisting term and vote: the follower goes to ERROR (STABLE) and grants no vote", async () => {
+    const dc = new DiskCluster("df-meta", 5685);
+    const w = new Writers(dc);
+    try {
+      const leader = await dc.startAll();
+      const leaderId = leader.nodeId();
+      const [victim, other] = dc.peers.filter((p) => p.key() !== leaderId.key());
+      await w.writeN(leader, 10, "a");
+      dc.disk(victim!).injectFault({ op: "write", path: "/meta/", count: Infinity });
+      // Without the leader, the other follower can only win with the victim's vote, which
+      // the victim cannot make durable: no leader may be elected.
+      await dc.c.stop(leaderId);
+      await sleep(1500);
+      const leaders = [victim!, other!].filter((p) => dc.node(p).isLeader());
+      assert.deepEqual(leaders, [], "elected with a term or vote that was not persisted");
+      const e = await dc.waitError(victim!);
+      assert.equal(e.type, ErrorType.STABLE, e.message);
+      assert.equal(e.code, RaftError.EIO, e.message);
+      // heal and restart: a leader again, nothing lost
+      await dc.repair();
+      await dc.start(leaderId);
+      await checkConverged(dc, w, "after the meta fault");
+    } finally {
+      await w.stop();
+      await dc.c.stopAll();
+    }
+  });
+
   it("full disk while a follower installs a snapshot: no partial snapshot, catches up after", async () => {
     const dc = new DiskCluster("df-install", 5680);
     const w = new Writers(dc);
@@ -665,17 +700,20 @@ describe("disk faults", () => {
               DEADLINE_MS,
               `${where}: something to snapshot`,
             );
+            // a full disk while writing the files, or a failing fsync while publishing them
+            const fsync = rng.chance(0.3);
             disk.injectFault({
-              op: "write",
+              op: fsync ? "sync" : "write",
               path: "/snapshot/",
-              error: "ENOSPC",
+              error: fsync ? "EIO" : "ENOSPC",
               short: rng.chance(0.5),
               after: rng.int(2),
               count: Infinity,
             });
             await assert.rejects(node.snapshot(), (e: unknown) => {
               assert.ok(e instanceof RaftException, `${where}: ${String(e)}`);
-              assert.equal(e.code, RaftError.ENOSPC, `${where}: ${e.message}`);
+              const code = fsync ? RaftError.EIO : RaftError.ENOSPC;
+              assert.equal(e.code, code, `${where}: ${e.message}`);
               return true;
             });
             assert.notEqual(node.state(), NodeState.ERROR, where);
