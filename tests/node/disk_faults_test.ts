@@ -674,7 +674,9 @@ describe("disk faults", () => {
           schedule.push(`${kind}@${victim.port}`);
           const where = `seed ${seed} round ${round} ${kind} on ${victim}`;
           if (kind === "eio" || kind === "fsync") {
-            const op = kind === "eio" ? "write" : rng.pick(["sync", "sync", "syncDir"] as const);
+            const op = kind === "eio"
+              ? rng.pick(["write", "write", "rename", "open"] as const)
+              : rng.pick(["sync", "sync", "syncDir"] as const);
             disk.injectFault({ op, path: "/log", after: rng.int(4), count: Infinity });
             const e = await dc.waitError(victim);
             assert.equal(e.code, RaftError.EIO, `${where}: ${e.message}`);
