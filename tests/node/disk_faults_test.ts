@@ -27,6 +27,8 @@ import { MemoryFileSystem } from "../../storage/fs/memory.ts";
 import { SegmentLogStorage } from "../../storage/log/segment_log_storage.ts";
 import { LocalRaftMetaStorage } from "../../storage/meta/meta_storage.ts";
 import { LocalSnapshotStorage } from "../../storage/snapshot/local_snapshot_storage.ts";
+import type { SnapshotWriter } from "../../storage/snapshot/snapshot.ts";
+import type { Closure } from "../../src/node/closure.ts";
 import {
   registerLogStorage,
   registerMetaStorage,
@@ -36,7 +38,7 @@ import {
   applyStatus,
   Cluster,
   DEADLINE_MS,
-  type MockFsm,
+  MockFsm,
   peerIds,
   sleep,
   waitFor,
@@ -516,6 +518,41 @@ describe("disk faults", () => {
       );
       assert.equal(dc.c.fsm(id).snapshotIndex, latest);
       await checkConverged(dc, w, "after the snapshot faults");
+    } finally {
+      await w.stop();
+      await dc.c.stopAll();
+    }
+  });
+
+  it("onSnapshotSave that throws releases the snapshot writer (regression)", async () => {
+    const dc = new DiskCluster("df-snap-throw", 5687);
+    const w = new Writers(dc);
+    try {
+      await dc.startAll();
+      const leader = await dc.c.waitLeader();
+      const id = leader.nodeId();
+      // restart the leader's node with a state machine whose next save throws
+      class ThrowOnce extends MockFsm {
+        throwNext = true;
+        override async onSnapshotSave(writer: SnapshotWriter, done: Closure): Promise<void> {
+          if (this.throwNext) {
+            this.throwNext = false;
+            await writer.writeFile("partial", new Uint8Array([1, 2, 3]));
+            throw new Error("save failed half-way");
+          }
+          await super.onSnapshotSave(writer, done);
+        }
+      }
+      await dc.c.stop(id);
+      const node = await dc.start(id, new ThrowOnce());
+      const now = await dc.c.waitLeader();
+      await w.writeN(now, 10, "a");
+      await withDeadline(node.waitApplied(now.appliedIndex()), DEADLINE_MS, "apply");
+      await assert.rejects(node.snapshot(), /save failed half-way/);
+      assert.ok(!(await dc.disk(id).readDir(dc.snapshotDir(id))).includes("temp"), "temp/ kept");
+      await node.snapshot(); // was EBUSY "another writer is open" for ever
+      assert.equal(dc.c.fsm(id).snapshotsSaved, 1);
+      await checkConverged(dc, w, "after the failed save");
     } finally {
       await w.stop();
       await dc.c.stopAll();
