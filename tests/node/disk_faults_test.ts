@@ -714,7 +714,12 @@ describe("disk faults", () => {
             const op = kind === "eio"
               ? rng.pick(["write", "write", "rename", "open"] as const)
               : rng.pick(["sync", "sync", "syncDir"] as const);
-            disk.injectFault({ op, path: "/log", after: rng.int(4), count: Infinity });
+            // a write may fail half-way (short), and cutting it off again may fail too
+            const short = op === "write" && rng.chance(0.5);
+            disk.injectFault({ op, path: "/log", short, after: rng.int(4), count: Infinity });
+            if (short && rng.chance(0.5)) {
+              disk.injectFault({ op: "truncate", path: "/log", count: Infinity });
+            }
             const e = await dc.waitError(victim);
             assert.equal(e.code, RaftError.EIO, `${where}: ${e.message}`);
             // a log failure while installing a snapshot is reported as a SNAPSHOT error
