@@ -690,7 +690,7 @@ describe("disk faults", () => {
   const fixed = env.DISK_FAULT_SEED;
   // DISK_FAULT_SEED=7 replays one seed; DISK_FAULT_SEED=1-50 sweeps a range.
   const seeds = fixed === undefined ? [31, 32] : seedList(fixed);
-  const kinds = ["eio", "enospc", "fsync", "snapshot", "power", "snapshot-ok"] as const;
+  const kinds = ["eio", "enospc", "fsync", "snapshot", "compact", "power", "snapshot-ok"] as const;
 
   for (const seed of seeds) {
     it(`random disk faults, seed ${seed} (replay: DISK_FAULT_SEED=${seed})`, async () => {
@@ -763,6 +763,18 @@ describe("disk faults", () => {
             assert.notEqual(node.state(), NodeState.ERROR, where);
             disk.clearFaults();
             await node.snapshot();
+          } else if (kind === "compact") {
+            // the snapshot is saved, then dropping the log before it fails
+            disk.injectFault({
+              op: rng.pick(["remove", "rename", "write", "syncDir"] as const),
+              path: "/log",
+              count: 1 + rng.int(2),
+            });
+            const outcome = await node.snapshot().then(() => "ok", (e: unknown) => e);
+            if (outcome !== "ok") {
+              assert.ok(outcome instanceof RaftException, `${where}: ${String(outcome)}`);
+              assert.equal(outcome.code, RaftError.EIO, `${where}: ${outcome.message}`);
+            }
           } else if (kind === "snapshot-ok") {
             await node.snapshot();
           } else {
