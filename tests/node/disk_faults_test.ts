@@ -114,6 +114,12 @@ class DiskCluster {
     return await this.c.waitLeader();
   }
 
+  /** `Cluster.stopAll` (the settle check), then forgets the nodes' disks. */
+  async stopAll(): Promise<void> {
+    await this.c.stopAll();
+    for (const key of [...disks.keys()]) if (key.startsWith(`${this.c.name}/`)) disks.delete(key);
+  }
+
   /** Stops and restarts `p` on the same disk. */
   async restart(p: PeerId | string): Promise<Node> {
     await this.c.stop(p);
@@ -370,7 +376,7 @@ describe("disk faults", () => {
       await checkLogReadable(dc, oldId, w);
     } finally {
       await w.stop();
-      await dc.c.stopAll();
+      await dc.stopAll();
     }
   });
 
@@ -402,7 +408,7 @@ describe("disk faults", () => {
       await checkLogReadable(dc, full!, w);
     } finally {
       await w.stop();
-      await dc.c.stopAll();
+      await dc.stopAll();
     }
   });
 
@@ -435,7 +441,7 @@ describe("disk faults", () => {
       await checkLogReadable(dc, bad!, w);
     } finally {
       await w.stop();
-      await dc.c.stopAll();
+      await dc.stopAll();
     }
   });
 
@@ -462,7 +468,7 @@ describe("disk faults", () => {
       await checkLogReadable(dc, oldId, w);
     } finally {
       await w.stop();
-      await dc.c.stopAll();
+      await dc.stopAll();
     }
   });
 
@@ -520,7 +526,7 @@ describe("disk faults", () => {
       await checkConverged(dc, w, "after the snapshot faults");
     } finally {
       await w.stop();
-      await dc.c.stopAll();
+      await dc.stopAll();
     }
   });
 
@@ -555,7 +561,7 @@ describe("disk faults", () => {
       await checkConverged(dc, w, "after the failed save");
     } finally {
       await w.stop();
-      await dc.c.stopAll();
+      await dc.stopAll();
     }
   });
 
@@ -583,7 +589,7 @@ describe("disk faults", () => {
       await checkConverged(dc, w, "after the meta fault");
     } finally {
       await w.stop();
-      await dc.c.stopAll();
+      await dc.stopAll();
     }
   });
 
@@ -625,7 +631,7 @@ describe("disk faults", () => {
       assert.equal(dc.c.fsm(lagging).snapshotsLoaded, 1, "the restart did not load the snapshot");
     } finally {
       await w.stop();
-      await dc.c.stopAll();
+      await dc.stopAll();
     }
   });
 
@@ -653,7 +659,7 @@ describe("disk faults", () => {
       for (const p of dc.peers) await checkLogReadable(dc, p, w);
     } finally {
       await w.stop();
-      await dc.c.stopAll();
+      await dc.stopAll();
     }
   });
 
@@ -680,7 +686,7 @@ describe("disk faults", () => {
         await checkConverged(dc, w, `after ${role} power losses`);
       } finally {
         await w.stop();
-        await dc.c.stopAll();
+        await dc.stopAll();
       }
     });
   }
@@ -797,7 +803,7 @@ describe("disk faults", () => {
       } finally {
         await w.stop();
         for (const p of dc.peers) dc.disk(p).clearFaults();
-        await dc.c.stopAll();
+        await dc.stopAll();
       }
     });
   }
