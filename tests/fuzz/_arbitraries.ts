@@ -342,7 +342,7 @@ export function spliceCbor(
     for (let j = 0; j < needle.length && same; j++) same = bytes[i + j] === needle[j];
     if (same) return concat(bytes.subarray(0, i), raw, bytes.subarray(i + needle.length));
   }
-  throw new Error("placeholder not found in the encoding");
+  return raw; // (`value` was not a plain map, e.g. a Date: the hostile item alone, then)
 }
 
 /** Key paths of every field of a plain value (maps and arrays), for {@linkcode spliceCbor}. */
