@@ -8,7 +8,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { decode } from "cbor-x";
+import { decode, encode } from "cbor-x";
 import {
   CLI_VERBS,
   type CliNode,
@@ -16,13 +16,24 @@ import {
   handleCliCall,
   handleCliRequest,
 } from "../../src/node/cli_service.ts";
-import { parseFileRequest } from "../../src/node/file_service.ts";
+import { copySnapshot, type FileRequest, parseFileRequest } from "../../src/node/file_service.ts";
+import { unsafeSnapshotFileName } from "../../src/node/snapshot_file_name.ts";
+import { MemoryFileSystem } from "../../storage/fs/memory.ts";
+import { LocalSnapshotStorage } from "../../storage/snapshot/local_snapshot_storage.ts";
+import { RaftException } from "../../src/errors/status.ts";
 import { Configuration } from "../../src/conf/configuration.ts";
 import { PeerId } from "../../src/conf/peer_id.ts";
 import { RaftError, Status } from "../../src/errors/status.ts";
 import type { RoutedNode } from "../../src/node/node_manager.ts";
 import { check, checkAsync, expectOnly, expectOnlyAsync, raftError } from "./_fuzz.ts";
-import { extremeNumber, nastyValue, oddString, rawCbor, withHostileField } from "./_arbitraries.ts";
+import {
+  extremeNumber,
+  mutated,
+  nastyValue,
+  oddString,
+  rawCbor,
+  withHostileField,
+} from "./_arbitraries.ts";
 import { peerString } from "./_valid.ts";
 
 const GROUP = "fuzz-group";
@@ -199,5 +210,65 @@ describe("fuzz: CliService and FileService requests", () => {
         },
       );
     });
+  });
+
+  it("copySnapshot: hostile listings and chunks from a leader", async () => {
+    const DATA = new TextEncoder().encode("snapshot file contents");
+    const listing = {
+      files: [{ name: "data", meta: { size: DATA.length } }, { name: "d/x", meta: {} }],
+    };
+    /** What the fake leader answers to one call. */
+    const answer = fc.oneof(
+      { arbitrary: fc.constant("valid" as const), weight: 6 },
+      { arbitrary: fc.constant("fail" as const), weight: 1 },
+      { arbitrary: fc.oneof(fc.uint8Array({ maxLength: 24 }), rawCbor), weight: 1 },
+      {
+        arbitrary: withHostileField({ offset: 0, data: new Uint8Array(4), eof: false }),
+        weight: 2,
+      },
+      {
+        arbitrary: fc.oneof(
+          withHostileField(listing),
+          mutated(fc.constant(encode(listing) as Uint8Array)),
+          fc.array(fc.oneof(oddString, nastyValue), { maxLength: 3 }).map((names) =>
+            encode({ files: names.map((name) => ({ name, meta: {} })) }) as Uint8Array
+          ),
+        ),
+        weight: 2,
+      },
+    );
+    const arb = fc.array(answer, { minLength: 1, maxLength: 12 });
+    let copied = 0;
+    await checkAsync("copySnapshot responses", arb, 2500, async (script) => {
+      let i = 0;
+      const call = (req: FileRequest): Promise<Uint8Array> => {
+        const a = script[i++];
+        if (a === undefined || a === "fail") {
+          return Promise.reject(RaftException.of(RaftError.EHOSTUNREACH, "leader gone"));
+        }
+        if (a !== "valid") return Promise.resolve(a);
+        if (req.t === "snapshot_files") return Promise.resolve(encode(listing) as Uint8Array);
+        const body = req.name === "data" ? DATA : new Uint8Array(0);
+        const data = body.subarray(req.offset, req.offset + Math.min(req.count, 5));
+        const eof = req.offset + data.length >= body.length;
+        return Promise.resolve(encode({ offset: req.offset, data, eof }) as Uint8Array);
+      };
+      const storage = new LocalSnapshotStorage(new MemoryFileSystem(), "/follower");
+      await storage.init();
+      const writer = await storage.create();
+      const out = await expectOnlyAsync(
+        () => copySnapshot(call, 1, writer, { maxRetry: 0, retryIntervalMs: 0, chunkBytes: 5 }),
+        (e) => e instanceof RaftException,
+        "copySnapshot",
+      );
+      for (const name of writer.listFiles()) {
+        assert.equal(unsafeSnapshotFileName(name), null, `wrote ${JSON.stringify(name)}`);
+      }
+      if (out.ok) {
+        copied++;
+        assert.ok(i <= script.length, "copied without the leader's answers");
+      }
+    });
+    console.log(`copySnapshot: ${copied} copies completed, the rest refused with a RaftException`);
   });
 });
