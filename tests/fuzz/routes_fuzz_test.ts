@@ -368,6 +368,10 @@ async function checkResponse(s: Spec, path: string, res: Response): Promise<void
   assert.ok(allowedStatus(path, res.status), `unexpected status: ${what}`);
   assert.ok(!text.includes(SECRET), `the secret leaked: ${what}`);
   const type = res.headers.get("content-type") ?? "";
+  if (type.startsWith("text/html")) {
+    // whatever the request carried (group names, flag names, values) comes back escaped
+    assert.ok(!/<script|<img/i.test(text), `markup from the request in a page: ${what}`);
+  }
   if (res.status >= 400) {
     if (type.startsWith("text/html")) {
       // the page routes answer browsers with an HTML error page

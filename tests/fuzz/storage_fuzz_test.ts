@@ -213,6 +213,15 @@ describe("fuzz: what storage reads back from disk", () => {
       }
       const first = log.firstLogIndex();
       const last = log.lastLogIndex();
+      const recovery = log.recoveryInfo();
+      if (recovery.truncatedBytes > 0) {
+        // a cut tail is reported with where and why
+        assert.ok(
+          recovery.file !== undefined && recovery.offset !== undefined,
+          "cut without a place",
+        );
+        assert.equal(typeof recovery.reason, "string");
+      }
       assert.ok(Number.isSafeInteger(first) && first >= 1, `first ${first}`);
       assert.ok(Number.isSafeInteger(last) && last >= first - 1, `last ${last}`);
       const read = await expectOnlyAsync(
