@@ -314,7 +314,7 @@ describe("fuzz: raw WebSocket messages to /raft/ws", () => {
       "WebSocket/after-handshake",
       fc.array(post, { minLength: 1, maxLength: 5 }),
       // (Deno's WebSocket client waits out Nagle + delayed ACK on back-to-back small sends)
-      600,
+      500,
       async (msgs) => {
         if (client.closeCode !== null) {
           client = await handshake(endpoint);
