@@ -44,6 +44,11 @@ import { type FlagSpec, parseFlags, usage, UsageError } from "./args.ts";
 const FLAGS = {
   port: { type: "int", default: 8100, help: "Listen port of this peer" },
   ip: { type: "string", default: "127.0.0.1", help: "IP of this peer (its PeerId is ip:port:0)" },
+  listen_port: {
+    type: "int",
+    default: 0,
+    help: "Port to bind if not --port (a proxy owns --port, as in the fault tests); 0: --port",
+  },
   conf: { type: "string", default: "", help: "Initial configuration of the group (peer,peer,...)" },
   group: { type: "string", default: "Counter", help: "Id of the replication group" },
   data_path: {
@@ -223,6 +228,9 @@ async function main(): Promise<void> {
   try {
     opts = parseFlags(process.argv.slice(2), FLAGS);
     if (opts.port < 1 || opts.port > 65535) throw new UsageError("--port must be 1..65535");
+    if (opts.listen_port < 0 || opts.listen_port > 65535) {
+      throw new UsageError("--listen_port must be 0..65535");
+    }
     if (opts.election_timeout_ms < 1) throw new UsageError("--election_timeout_ms must be > 0");
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
@@ -303,12 +311,14 @@ async function main(): Promise<void> {
 
   let server: ServeHandle;
   try {
-    server = await serve(app, { hostname: opts.ip, port: opts.port });
+    server = await serve(app, { hostname: opts.ip, port: opts.listen_port || opts.port });
   } catch (e) {
     const msg = errorText(e);
     const busy = /in use|EADDRINUSE/i.test(msg);
     log(
-      busy ? `port ${opts.port} is busy (address already in use): ${msg}` : `cannot serve: ${msg}`,
+      busy
+        ? `port ${opts.listen_port || opts.port} is busy (address already in use): ${msg}`
+        : `cannot serve: ${msg}`,
     );
     await service.close();
     process.exit(busy ? 98 : 1); // 98 = EADDRINUSE, for scripts that retry on another port
