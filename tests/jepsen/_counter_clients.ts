@@ -20,8 +20,17 @@ import type { CounterInput } from "./counter_checker.ts";
 import type { FaultCluster, FaultNode } from "./_fault_cluster.ts";
 import { rawRequest } from "./_raw_http.ts";
 
-/** How long a client waits for an answer before recording `info`. */
-export const REQUEST_TIMEOUT_MS = 6_000;
+/**
+ * How long a client waits for an answer before recording `info`: shorter than a pause (so
+ * clients move on to the new leader while the old one is frozen), generous otherwise.
+ */
+export const REQUEST_TIMEOUT_MS = 2_000;
+/**
+ * Share of operations sent to a random node rather than the believed leader: some reach a
+ * frozen or cut-off old leader after the new one acknowledged writes (where a stale read would
+ * show).
+ */
+const STRAY = 0.25;
 
 /** Counts by operation and outcome. */
 export type ClientStats = Record<"add" | "get", Record<"ok" | "fail" | "info", number>>;
@@ -60,7 +69,8 @@ export async function runClients(
     let leader: number | null = null; // public port
     while (!options.signal.aborted) {
       const nodes = cluster.nodes;
-      const target: FaultNode = (leader === null ? undefined : cluster.byPublicPort(leader)) ??
+      const stray = leader === null || options.random() < STRAY;
+      const target: FaultNode = (stray ? undefined : cluster.byPublicPort(leader!)) ??
         nodes[Math.floor(options.random() * nodes.length)]!;
       const isAdd = options.random() < 0.6;
       const input: CounterInput = isAdd ? { f: "add", delta: 1 } : { f: "get" };

@@ -4,7 +4,7 @@
  * fault chosen by the seed, holds it, and heals it.
  *
  * Faults: SIGKILL + restart of the leader or of a follower; SIGSTOP/SIGCONT of the leader or a
- * follower for 2–3.5 election timeouts (a paused leader is deposed meanwhile and must not serve
+ * follower for 2.5–4 election timeouts (a paused leader is deposed meanwhile and must not serve
  * stale reads when it wakes); SIGKILL of every node at once, then restart; partitions through
  * the proxy: the leader cut from both followers, a follower cut from both, or the leader cut
  * from one follower only (the other still sees both).
@@ -50,6 +50,8 @@ export interface NemesisOptions {
   durationMs: number;
   electionTimeoutMs: number;
   random: () => number;
+  /** The kinds to choose from. Default: all of {@link FAULTS}. */
+  kinds?: readonly Fault[];
   /** One line per fault, for the test's output. */
   log: (line: string) => void;
 }
@@ -77,10 +79,11 @@ export async function runNemesis(
     while (Date.now() - started < options.durationMs) {
       const leader = await cluster.leader();
       await sleep(between(300, 1500));
-      const fault = FAULTS[Math.floor(rnd() * FAULTS.length)]!;
+      const kinds = options.kinds ?? FAULTS;
+      const fault = kinds[Math.floor(rnd() * kinds.length)]!;
       const others = cluster.nodes.map((n) => n.index).filter((i) => i !== leader);
       const follower = others[Math.floor(rnd() * others.length)]!;
-      const hold = between(2 * et, 3.5 * et);
+      const hold = between(2.5 * et, 4 * et);
       counts[fault]++;
       options.log(
         `[${elapsed()} s] ${fault} (leader ${leader}, follower ${follower}, hold ${hold} ms)`,
