@@ -26,6 +26,7 @@ import { resolve } from "node:path";
 import { Hono } from "hono";
 import {
   addService,
+  type Clock,
   type Closure,
   type Iterator,
   type LeaderChangeContext,
@@ -60,6 +61,16 @@ const FLAGS = {
     type: "int",
     default: 5000,
     help: "Start an election after this many ms without hearing from the leader",
+  },
+  enable_leader_lease: {
+    type: "bool",
+    default: false,
+    help: "Serve GET /counter from the leader lease when valid (no quorum round trip)",
+  },
+  clock_rate: {
+    type: "number",
+    default: 1,
+    help: "Speed of this node's clock and timers against real time (skew for fault tests)",
   },
   snapshot_interval: { type: "int", default: 30, help: "Interval between snapshots, seconds" },
   disable_cli: { type: "bool", default: false, help: "Don't allow raft_cli to access this node" },
@@ -208,6 +219,16 @@ async function readSmallBody(req: Request): Promise<string> {
   return new TextDecoder().decode(all);
 }
 
+/** A clock running `rate` times as fast as real time: `now()` and timers scaled alike. */
+function skewedClock(rate: number): Clock {
+  const origin = performance.now();
+  return {
+    now: () => origin + (performance.now() - origin) * rate,
+    setTimer: (fn, ms) => setTimeout(fn, ms / rate),
+    clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  };
+}
+
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -232,6 +253,9 @@ async function main(): Promise<void> {
       throw new UsageError("--listen_port must be 0..65535");
     }
     if (opts.election_timeout_ms < 1) throw new UsageError("--election_timeout_ms must be > 0");
+    if (!(opts.clock_rate >= 0.1 && opts.clock_rate <= 10)) {
+      throw new UsageError("--clock_rate must be 0.1..10");
+    }
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     console.error(`counter server: ${e.message}\n\n${usage(COMMAND, FLAGS)}`);
@@ -352,6 +376,8 @@ async function main(): Promise<void> {
       electionTimeoutMs: opts.election_timeout_ms,
       snapshotIntervalS: opts.snapshot_interval,
       disableCli: opts.disable_cli,
+      enableLeaderLease: opts.enable_leader_lease,
+      ...(opts.clock_rate === 1 ? {} : { clock: skewedClock(opts.clock_rate) }),
     });
   } catch (e) {
     log(`cannot start the node: ${errorText(e)}`);
@@ -362,7 +388,9 @@ async function main(): Promise<void> {
   }
   log(
     `serving http://${opts.ip}:${server.port} (conf "${opts.conf}", data ${dataPath}, ` +
-      `election timeout ${opts.election_timeout_ms} ms)`,
+      `election timeout ${opts.election_timeout_ms} ms` +
+      (opts.enable_leader_lease ? ", leader lease" : "") +
+      (opts.clock_rate === 1 ? "" : `, clock rate ${opts.clock_rate}`) + ")",
   );
 }
 

@@ -28,6 +28,8 @@ export interface FaultClusterOptions {
   runtimes: Runtime[];
   dir: string;
   electionTimeoutMs: number;
+  /** More server flags for node `i` (e.g. `--enable_leader_lease`, `--clock_rate=0.8`). */
+  nodeArgs?: (i: number) => string[];
 }
 
 /** The group under test. */
@@ -85,6 +87,7 @@ export class FaultCluster {
       `--conf=${this.conf}`,
       `--data_path=${join(this.#options.dir, String(node.publicPort))}`,
       `--election_timeout_ms=${this.#options.electionTimeoutMs}`,
+      ...(this.#options.nodeArgs?.(node.index) ?? []),
     ];
     return new CounterServer(node.runtime, node.privatePort, args, {});
   }
