@@ -376,7 +376,7 @@ async function main(): Promise<void> {
       electionTimeoutMs: opts.election_timeout_ms,
       snapshotIntervalS: opts.snapshot_interval,
       disableCli: opts.disable_cli,
-      enableLeaderLease: opts.enable_leader_lease,
+      ...(opts.enable_leader_lease ? { enableLeaderLease: true } : {}), // else the flag default
       ...(opts.clock_rate === 1 ? {} : { clock: skewedClock(opts.clock_rate) }),
     });
   } catch (e) {

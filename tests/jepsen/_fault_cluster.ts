@@ -65,19 +65,29 @@ export class FaultCluster {
    */
   static async start(options: FaultClusterOptions): Promise<FaultCluster> {
     const n = options.runtimes.length;
-    const ports = await freePorts(2 * n);
-    const proxy = await PartitionProxy.start(
-      ports.slice(0, n).map((p, i) => ({ publicPort: p, privatePort: ports[n + i]! })),
-    );
-    const cluster = new FaultCluster(ports, proxy, options);
-    try {
-      for (const node of cluster.nodes) node.server = cluster.#spawn(node);
-      await Promise.all(cluster.nodes.map((node) => node.server.ready()));
-    } catch (e) {
-      await cluster.stop();
-      throw e;
+    for (let attempt = 0;; attempt++) {
+      // Free a moment ago; another process may take one meanwhile: then try other ports.
+      const ports = await freePorts(2 * n);
+      let proxy: PartitionProxy;
+      try {
+        proxy = await PartitionProxy.start(
+          ports.slice(0, n).map((p, i) => ({ publicPort: p, privatePort: ports[n + i]! })),
+        );
+      } catch (e) {
+        if (attempt >= 3) throw e;
+        continue;
+      }
+      const cluster = new FaultCluster(ports, proxy, options);
+      try {
+        for (const node of cluster.nodes) node.server = cluster.#spawn(node);
+        await Promise.all(cluster.nodes.map((node) => node.server.ready()));
+        return cluster;
+      } catch (e) {
+        await cluster.stop();
+        const busy = cluster.nodes.some((node) => node.server?.child.exitCode === 98);
+        if (!busy || attempt >= 3) throw e;
+      }
     }
-    return cluster;
   }
 
   #spawn(node: FaultNode): CounterServer {
