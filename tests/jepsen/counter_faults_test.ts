@@ -10,6 +10,8 @@
  * 45 s per runtime); `FAULT_KINDS=pause-leader,kill-all` restricts the faults to those kinds
  * (names in `_nemesis.ts`). On failure the seed, the saved history's path and the servers' stderr
  * tails are printed, and the history and data directories are kept.
+ * Under Bun, scripts/test.mjs runs tests with a 600 s timeout: for FAULT_SECONDS above ~500
+ * run `bun test --timeout <ms> tests/jepsen/counter_faults_test.ts` directly.
  *
  * Timer skew: one node (chosen by the seed) runs its clock and timers at a rate between 0.6
  * and 1.6 of real time for the whole run (`--clock_rate`, through the node's `Clock` port),
