@@ -72,15 +72,21 @@ test("counter under faults (kill, pause, kill-all, partitions): the history is l
   const keep = mkdtempSync(join(tmpdir(), "webraft-jepsen-"));
   const dir = join(keep, "data");
   const history = new History<CounterInput, number>();
-  const cluster = await FaultCluster.start({
-    runtimes,
-    dir,
-    electionTimeoutMs: ELECTION_TIMEOUT_MS,
-    nodeArgs: (i) => [
-      ...(lease ? ["--enable_leader_lease"] : []),
-      ...(i === skewed ? [`--clock_rate=${rate}`] : []),
-    ],
-  });
+  let cluster: FaultCluster;
+  try {
+    cluster = await FaultCluster.start({
+      runtimes,
+      dir,
+      electionTimeoutMs: ELECTION_TIMEOUT_MS,
+      nodeArgs: (i) => [
+        ...(lease ? ["--enable_leader_lease"] : []),
+        ...(i === skewed ? [`--clock_rate=${rate}`] : []),
+      ],
+    });
+  } catch (e) {
+    rmSync(keep, { recursive: true, force: true });
+    throw e;
+  }
   let passed = false;
   try {
     await cluster.leader();
