@@ -26,6 +26,7 @@ import { resolve } from "node:path";
 import { Hono } from "hono";
 import {
   addService,
+  type Clock,
   type Closure,
   type Iterator,
   type LeaderChangeContext,
@@ -44,6 +45,11 @@ import { type FlagSpec, parseFlags, usage, UsageError } from "./args.ts";
 const FLAGS = {
   port: { type: "int", default: 8100, help: "Listen port of this peer" },
   ip: { type: "string", default: "127.0.0.1", help: "IP of this peer (its PeerId is ip:port:0)" },
+  listen_port: {
+    type: "int",
+    default: 0,
+    help: "Port to bind if not --port (a proxy owns --port, as in the fault tests); 0: --port",
+  },
   conf: { type: "string", default: "", help: "Initial configuration of the group (peer,peer,...)" },
   group: { type: "string", default: "Counter", help: "Id of the replication group" },
   data_path: {
@@ -55,6 +61,16 @@ const FLAGS = {
     type: "int",
     default: 5000,
     help: "Start an election after this many ms without hearing from the leader",
+  },
+  enable_leader_lease: {
+    type: "bool",
+    default: false,
+    help: "Serve GET /counter from the leader lease when valid (no quorum round trip)",
+  },
+  clock_rate: {
+    type: "number",
+    default: 1,
+    help: "Speed of this node's clock and timers against real time (skew for fault tests)",
   },
   snapshot_interval: { type: "int", default: 30, help: "Interval between snapshots, seconds" },
   disable_cli: { type: "bool", default: false, help: "Don't allow raft_cli to access this node" },
@@ -203,6 +219,16 @@ async function readSmallBody(req: Request): Promise<string> {
   return new TextDecoder().decode(all);
 }
 
+/** A clock running `rate` times as fast as real time: `now()` and timers scaled alike. */
+function skewedClock(rate: number): Clock {
+  const origin = performance.now();
+  return {
+    now: () => origin + (performance.now() - origin) * rate,
+    setTimer: (fn, ms) => setTimeout(fn, ms / rate),
+    clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  };
+}
+
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -223,7 +249,13 @@ async function main(): Promise<void> {
   try {
     opts = parseFlags(process.argv.slice(2), FLAGS);
     if (opts.port < 1 || opts.port > 65535) throw new UsageError("--port must be 1..65535");
+    if (opts.listen_port < 0 || opts.listen_port > 65535) {
+      throw new UsageError("--listen_port must be 0..65535");
+    }
     if (opts.election_timeout_ms < 1) throw new UsageError("--election_timeout_ms must be > 0");
+    if (!(opts.clock_rate >= 0.1 && opts.clock_rate <= 10)) {
+      throw new UsageError("--clock_rate must be 0.1..10");
+    }
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     console.error(`counter server: ${e.message}\n\n${usage(COMMAND, FLAGS)}`);
@@ -303,12 +335,14 @@ async function main(): Promise<void> {
 
   let server: ServeHandle;
   try {
-    server = await serve(app, { hostname: opts.ip, port: opts.port });
+    server = await serve(app, { hostname: opts.ip, port: opts.listen_port || opts.port });
   } catch (e) {
     const msg = errorText(e);
     const busy = /in use|EADDRINUSE/i.test(msg);
     log(
-      busy ? `port ${opts.port} is busy (address already in use): ${msg}` : `cannot serve: ${msg}`,
+      busy
+        ? `port ${opts.listen_port || opts.port} is busy (address already in use): ${msg}`
+        : `cannot serve: ${msg}`,
     );
     await service.close();
     process.exit(busy ? 98 : 1); // 98 = EADDRINUSE, for scripts that retry on another port
@@ -342,6 +376,8 @@ async function main(): Promise<void> {
       electionTimeoutMs: opts.election_timeout_ms,
       snapshotIntervalS: opts.snapshot_interval,
       disableCli: opts.disable_cli,
+      ...(opts.enable_leader_lease ? { enableLeaderLease: true } : {}), // else the flag default
+      ...(opts.clock_rate === 1 ? {} : { clock: skewedClock(opts.clock_rate) }),
     });
   } catch (e) {
     log(`cannot start the node: ${errorText(e)}`);
@@ -352,7 +388,9 @@ async function main(): Promise<void> {
   }
   log(
     `serving http://${opts.ip}:${server.port} (conf "${opts.conf}", data ${dataPath}, ` +
-      `election timeout ${opts.election_timeout_ms} ms)`,
+      `election timeout ${opts.election_timeout_ms} ms` +
+      (opts.enable_leader_lease ? ", leader lease" : "") +
+      (opts.clock_rate === 1 ? "" : `, clock rate ${opts.clock_rate}`) + ")",
   );
 }
 
