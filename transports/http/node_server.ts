@@ -83,9 +83,9 @@ let loaded: Promise<{ nodeServer: NodeServerModule; ws: WsModule }> | undefined;
  */
 function load(): Promise<{ nodeServer: NodeServerModule; ws: WsModule }> {
   loaded ??= (async () => {
-    const need = async <T>(name: string): Promise<T> => {
+    const need = async <T>(name: string, load: () => Promise<unknown>): Promise<T> => {
       try {
-        return await import(name) as T;
+        return await load() as T;
       } catch (e) {
         throw RaftException.of(
           RaftError.EINVAL,
@@ -96,8 +96,11 @@ function load(): Promise<{ nodeServer: NodeServerModule; ws: WsModule }> {
       }
     };
     return {
-      nodeServer: await need<NodeServerModule>("@hono/node-server"),
-      ws: await need<WsModule>("ws"),
+      nodeServer: await need<NodeServerModule>(
+        "@hono/node-server",
+        () => import("@hono/node-server"),
+      ),
+      ws: await need<WsModule>("ws", () => import("ws")),
     };
   })();
   // A failed import is not cached, so installing the package and retrying works.
