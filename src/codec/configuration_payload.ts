@@ -100,5 +100,13 @@ export function encodeConfigurationPayload(conf: ConfigurationPayload): Uint8Arr
  * @throws {TypeError} If the bytes are not a configuration.
  */
 export function decodeConfigurationPayload(bytes: Uint8Array): ConfigurationPayload {
-  return configurationFromRecord(decode(bytes));
+  let record: unknown;
+  try {
+    record = decode(bytes);
+  } catch (e) {
+    throw new TypeError(
+      `Cannot decode configuration: not CBOR (${e instanceof Error ? e.message : String(e)})`,
+    );
+  }
+  return configurationFromRecord(record);
 }

@@ -148,7 +148,7 @@ export function decodeMessage(frame: Uint8Array): MessageEnvelope {
   const raw = header.m;
   const type = raw.type;
   if (typeof type !== "string" || !Object.hasOwn(SCHEMAS, type)) {
-    throw bad(`unknown message type ${JSON.stringify(type)}`);
+    throw bad(`unknown message type ${show(type)}`);
   }
   const messageType = type as Message["type"];
   const out: Record<string, unknown> = { type: messageType };
@@ -189,7 +189,7 @@ function decodeEntryRow(row: unknown, i: number, frame: Uint8Array, offset: numb
     if (!isNonNegativeInt(v)) throw bad(`entry ${i} ${name} must be a non-negative integer`);
   }
   if (type !== EntryType.DATA && type !== EntryType.NO_OP && type !== EntryType.CONFIGURATION) {
-    throw bad(`entry ${i} has unknown type ${JSON.stringify(type)}`);
+    throw bad(`entry ${i} has unknown type ${show(type)}`);
   }
   const end = offset + (length as number);
   if (end > frame.byteLength) throw bad(`entry ${i} payload runs past the end of the frame`);
@@ -237,9 +237,22 @@ function checkField(type: string, field: string, kind: FieldKind, value: unknown
       : kind === "str"
       ? "a string"
       : "a boolean";
-    throw bad(`${type}.${field} must be ${expected}, got ${JSON.stringify(value) ?? "undefined"}`);
+    throw bad(`${type}.${field} must be ${expected}, got ${show(value)}`);
   }
   return value;
+}
+
+/**
+ * A short description of a decoded value for an error message. Never throws: CBOR can carry
+ * bigints and (through shared references) cyclic values, which `JSON.stringify` rejects.
+ */
+function show(value: unknown): string {
+  if (typeof value === "string") {
+    return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+  }
+  if (typeof value === "bigint") return `${value}n`;
+  if (value === null || typeof value !== "object") return String(value);
+  return Array.isArray(value) ? "an array" : "an object";
 }
 
 function isNonNegativeInt(v: unknown): v is number {

@@ -44,7 +44,8 @@ export function encodeRecord(value: unknown): Uint8Array {
  *
  * @param bytes The record bytes.
  * @returns The value.
- * @throws {RangeError} If the magic, length or checksum do not match (the message says which).
+ * @throws {RangeError} If the magic, length or checksum do not match, or the body is not CBOR
+ *   (the message says which).
  */
 export function decodeRecord(bytes: Uint8Array): unknown {
   if (bytes.byteLength < RECORD_HEADER_SIZE || MAGIC.some((b, i) => bytes[i] !== b)) {
@@ -61,5 +62,14 @@ export function decodeRecord(bytes: Uint8Array): unknown {
   if (crc32cUpdate(0, body) !== view.getUint32(8)) {
     throw new RangeError(`checksum mismatch at offset ${RECORD_HEADER_SIZE}`);
   }
-  return decode(body);
+  try {
+    return decode(body);
+  } catch (e) {
+    // A right checksum over bytes that are not CBOR (written by something else).
+    throw new RangeError(
+      `body at offset ${RECORD_HEADER_SIZE} is not valid CBOR (${
+        e instanceof Error ? e.message : String(e)
+      })`,
+    );
+  }
 }

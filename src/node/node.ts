@@ -1102,6 +1102,7 @@ export class Node {
         blocking: f.paused && f.state !== "snapshot",
         installingSnapshot: f.state === "snapshot",
         consecutiveErrorTimes: Math.max(0, Math.floor(f.silentTicks / this.#heartbeatTick) - 1),
+        lastContactMs: Math.max(0, f.silentTicks) * this.#tickMs,
       })),
     };
   }

@@ -186,6 +186,8 @@ export interface PeerStatus {
    * `consecutive_error_times`; webraft's messages are one-way, so silence counts as failure).
    */
   consecutiveErrorTimes: number;
+  /** Milliseconds since the follower last answered (rounded to the node's tick). */
+  lastContactMs: number;
 }
 
 /** Everything `describe()` reports: braft's `raft_stat` fields. */

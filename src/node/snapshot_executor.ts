@@ -266,7 +266,14 @@ export class SnapshotExecutor {
         let settle!: (s: Status) => void;
         // A Promise settles once, so a closure run twice changes nothing.
         const done = new Promise<Status>((r) => (settle = r));
-        await host.fsm.onSnapshotSave(writer, closure((s) => settle(s)));
+        try {
+          await host.fsm.onSnapshotSave(writer, closure((s) => settle(s)));
+        } catch (e) {
+          // A throwing onSnapshotSave (say, ENOSPC from writeFile) must not keep the storage's
+          // only writer: closing it without meta discards temp/, so the next save can start.
+          await storage.close(writer).catch(() => {});
+          throw e;
+        }
         return { meta, writer, done };
       });
       if (started === null) return;

@@ -365,7 +365,12 @@ export function parseFlagValue(name: string, value: unknown): boolean | number {
     throw RaftException.of(RaftError.ENOENT, `Unknown flag "${name}"`);
   }
   const info: FlagInfo = FLAG_INFO[name];
-  const shown = typeof value === "string" ? `"${value.slice(0, 40)}"` : String(value);
+  // (never String() on an object: from JSON, {"toString": 1} makes String() throw)
+  const shown = typeof value === "string"
+    ? `"${value.slice(0, 40)}"`
+    : typeof value === "object" && value !== null
+    ? Array.isArray(value) ? "an array" : "an object"
+    : String(value);
   const bad = (why: string): never => {
     throw RaftException.of(RaftError.EINVAL, `Cannot set ${name} to ${shown}: ${why}`);
   };

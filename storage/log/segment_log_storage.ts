@@ -291,11 +291,14 @@ export class SegmentLogStorage implements LogStorage {
         if (e instanceof RaftException) throw e;
         throw eio(`Cannot load log meta "${metaPath}": ${(e as Error).message}`);
       }
-      const r = record as { firstLogIndex?: unknown; resetPending?: unknown };
-      if (typeof r.firstLogIndex !== "number" || !(r.firstLogIndex >= 1)) {
+      const r = (typeof record === "object" && record !== null ? record : {}) as {
+        firstLogIndex?: unknown;
+        resetPending?: unknown;
+      };
+      if (!Number.isSafeInteger(r.firstLogIndex) || !((r.firstLogIndex as number) >= 1)) {
         throw eio(`Cannot load log meta "${metaPath}": invalid firstLogIndex at offset 12`);
       }
-      this.#first = r.firstLogIndex;
+      this.#first = r.firstLogIndex as number;
       resetPending = r.resetPending === true;
     } else {
       this.#first = 1;

@@ -98,7 +98,7 @@ export class LocalRaftMetaStorage implements RaftMetaStorage {
     const path = joinPath(this.#dir, "raft_meta");
     await this.#fs.remove(`${path}.tmp`);
     if (!(await this.#fs.stat(path))) return;
-    let record: { term?: unknown; votedFor?: unknown };
+    let record: { term?: unknown; votedFor?: unknown } | null;
     try {
       record = decodeRecord(await this.#fs.readFile(path)) as typeof record;
     } catch (e) {
@@ -108,16 +108,26 @@ export class LocalRaftMetaStorage implements RaftMetaStorage {
         `Cannot load raft meta "${path}": ${(e as Error).message}`,
       );
     }
-    if (typeof record.term !== "number" || typeof record.votedFor !== "string") {
-      throw RaftException.of(
-        RaftError.EIO,
-        `Cannot load raft meta "${path}": malformed record at offset 12`,
+    const malformed = (why: string): RaftException =>
+      RaftException.of(RaftError.EIO, `Cannot load raft meta "${path}": ${why} at offset 12`);
+    if (typeof record !== "object" || record === null || typeof record.votedFor !== "string") {
+      throw malformed("malformed record");
+    }
+    const term = record.term;
+    if (typeof term !== "number" || checkTerm(term) !== undefined) {
+      throw malformed(
+        `term ${typeof term === "number" ? term : typeof term} is not a non-negative integer`,
       );
     }
-    this.#state = {
-      term: record.term,
-      votedFor: record.votedFor === "" ? null : PeerId.parse(record.votedFor),
-    };
+    let votedFor: PeerId | null = null;
+    if (record.votedFor !== "") {
+      try {
+        votedFor = PeerId.parse(record.votedFor);
+      } catch (e) {
+        throw malformed(`votedFor is not a peer id (${(e as Error).message})`);
+      }
+    }
+    this.#state = { term, votedFor };
   }
 
   /** {@inheritDoc RaftMetaStorage.getTermAndVotedFor} */

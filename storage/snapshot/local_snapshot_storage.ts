@@ -51,7 +51,9 @@ function hex(crc: number): string {
 function checkName(name: string): void {
   const parts = name.split("/");
   if (
-    name.length === 0 || name.startsWith("/") ||
+    // The same names src/node/snapshot_file_name.ts refuses to copy between nodes.
+    name.length === 0 || name.length > 4096 || name.startsWith("/") || /^[A-Za-z]:/.test(name) ||
+    name.includes("\\") || name.includes("\0") ||
     parts.some((p) => p === ".." || p === "." || p === "") ||
     name === SNAPSHOT_META_FILE
   ) {
@@ -92,15 +94,47 @@ function encodeMetaFile(meta: SnapshotMeta, files: StoredFile[]): Uint8Array {
   });
 }
 
+function isIndex(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+/** A file entry of the meta file, checked (a meta file may come from a damaged disk). */
+function storedFile(f: unknown): StoredFile {
+  const bad = (): never => {
+    throw new RangeError("malformed file entry in snapshot meta at offset 12");
+  };
+  if (typeof f !== "object" || f === null) return bad();
+  const { name, meta } = f as { name?: unknown; meta?: unknown };
+  if (typeof name !== "string") return bad();
+  checkName(name);
+  const fm: FileMeta = {};
+  if (meta === undefined || meta === null) return { name, meta: fm };
+  if (typeof meta !== "object") return bad();
+  const { userMeta, checksum, size } = meta as FileMeta;
+  if (userMeta !== undefined) {
+    if (!(userMeta instanceof Uint8Array)) return bad();
+    fm.userMeta = new Uint8Array(userMeta);
+  }
+  if (checksum !== undefined) {
+    if (typeof checksum !== "string") return bad();
+    fm.checksum = checksum;
+  }
+  if (size !== undefined) {
+    if (!isIndex(size)) return bad();
+    fm.size = size;
+  }
+  return { name, meta: fm };
+}
+
 function decodeMetaFile(bytes: Uint8Array): { meta: SnapshotMeta; files: StoredFile[] } {
   const record = decodeRecord(bytes) as {
     meta?: { lastIncludedIndex?: unknown; lastIncludedTerm?: unknown };
     files?: unknown;
-  };
-  const m = record.meta;
+  } | null;
+  const m = typeof record === "object" && record !== null ? record.meta : undefined;
   if (
-    !m || typeof m.lastIncludedIndex !== "number" || typeof m.lastIncludedTerm !== "number" ||
-    !Array.isArray(record.files)
+    typeof m !== "object" || m === null || !isIndex(m.lastIncludedIndex) ||
+    !isIndex(m.lastIncludedTerm) || !Array.isArray(record!.files)
   ) {
     throw new RangeError("malformed snapshot meta at offset 12");
   }
@@ -113,13 +147,7 @@ function decodeMetaFile(bytes: Uint8Array): { meta: SnapshotMeta; files: StoredF
     ...(conf.learners ? { learners: conf.learners } : {}),
     ...(conf.oldLearners ? { oldLearners: conf.oldLearners } : {}),
   };
-  const files = (record.files as { name: string; meta?: FileMeta }[]).map((f) => {
-    const fm: FileMeta = {};
-    if (f.meta?.userMeta) fm.userMeta = new Uint8Array(f.meta.userMeta);
-    if (f.meta?.checksum !== undefined) fm.checksum = f.meta.checksum;
-    if (f.meta?.size !== undefined) fm.size = f.meta.size;
-    return { name: f.name, meta: fm };
-  });
+  const files = (record!.files as unknown[]).map(storedFile);
   return { meta, files };
 }
 

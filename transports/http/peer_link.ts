@@ -31,6 +31,8 @@ import {
 } from "./wire.ts";
 
 const FROM_SERVER = new Set<number>([ItemKind.RESPONSE, ItemKind.ERROR]);
+/** Most bytes of frames held while a socket opens. */
+const CONNECTING_BYTES = 4 * 1024 * 1024;
 
 type State = "idle" | "connecting" | "open" | "backoff" | "closed";
 
@@ -71,19 +73,31 @@ export class PeerLink implements Flushable {
   }
 
   /**
-   * Queues a frame for the next batch, or drops it (no socket, back-pressure, too large).
+   * Queues a frame for the next batch (also while the socket opens, up to 4 MiB), or drops it
+   * (peer in backoff, back-pressure, too large).
    *
    * @param frame The bytes.
    */
   send(frame: Uint8Array): void {
     const stats = this.#ctx.stats;
-    if (this.#state !== "open") {
-      stats.framesDropped++;
-      this.#want();
-      return;
-    }
     const item: Item = { kind: ItemKind.FRAME, bytes: frame };
     const size = itemSize(item);
+    if (this.#state !== "open") {
+      this.#want();
+      // While the socket opens, frames wait (bounded) and go out once it is open: the first
+      // vote request or answer to a peer must not be lost to the handshake, or a new peer's
+      // first election (or a transfer to it) fails for want of a socket. A peer in backoff
+      // is known down: its frames are dropped.
+      if (
+        this.#state !== "connecting" ||
+        this.#outbox.bytes + size > Math.min(this.#ctx.settings.maxBufferedBytes, CONNECTING_BYTES)
+      ) {
+        stats.framesDropped++;
+        return;
+      }
+      this.#outbox.push(item, size);
+      return;
+    }
     const buffered = this.#ws!.bufferedAmount + this.#outbox.bytes;
     if (1 + size > this.#peerMax || buffered + size > this.#ctx.settings.maxBufferedBytes) {
       stats.framesDropped++;
@@ -324,6 +338,7 @@ export class PeerLink implements Flushable {
     if (this.#everOpened) stats.reconnects++;
     this.#everOpened = true;
     this.#setState("open");
+    if (this.#outbox.length > 0) this.#ctx.scheduler.schedule(this);
   }
 
   #onBatch(msg: Uint8Array): void {

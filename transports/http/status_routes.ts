@@ -66,7 +66,7 @@ const MAX_FLAG_BODY = 64 * 1024;
  * `pending_queue_size`, `pending_queue_bytes`, `applying_index`, `last_snapshot_index`,
  * `last_snapshot_term`, `snapshot_status`, and `replicators` (leader only): `[{ peer_id,
  * next_index, match_index, flying_append_entries_size, state, blocking, installing_snapshot,
- * consecutive_error_times }]`. The text form prints the same fields as braft's `key: value`
+ * consecutive_error_times, last_contact_ms }]`. The text form prints the same fields as braft's `key: value`
  * lines (`storage: [first, last]`, `last_log_id: (index=N,term=T)`, `readonly: 0|1`, one
  * `replicator@<peer>: next_index=… ` line per follower) under a `[group]` line.
  *

@@ -46,6 +46,7 @@ export async function startPeer(opts: PeerOptions = {}): Promise<Peer> {
   const onCall = opts.onCall ?? ((_from, req) => Promise.resolve(req));
   t.listen({
     onFrame(from, frame) {
+      if (frame.length === 0) return; // connect()'s probe
       frames.push({ from, frame });
       const w = waiters;
       waiters = [];

@@ -21,17 +21,30 @@ describe("HttpTransport frames", () => {
     await b.stop();
   });
 
-  it("drops frames while no socket is open and starts a connect", async () => {
+  it("holds frames while the socket opens and sends them, in order, once it is open", async () => {
     const a = await startPeer();
     const b = await startPeer();
     a.t.send(b.endpoint, bytes(1));
-    assert.equal(a.t.stats.framesDropped, 1);
-    await until(() => a.t.stats.openOutbound === 1, "the socket");
     a.t.send(b.endpoint, bytes(2));
-    await b.waitFrames(1);
-    assert.deepEqual([...b.frames[0]!.frame], [2]);
+    assert.equal(a.t.connectionState(b.endpoint), "connecting");
+    await b.waitFrames(2);
+    assert.deepEqual(b.frames.map((f) => f.frame[0]), [1, 2]);
+    assert.equal(a.t.stats.framesDropped, 0);
     await a.stop();
     await b.stop();
+  });
+
+  it("drops frames to a peer known down (in backoff)", async () => {
+    const a = await startPeer();
+    const b = await startPeer();
+    const to = b.endpoint;
+    await b.stop();
+    a.t.send(to, bytes(1)); // held while connecting, dropped when the connect fails
+    await until(() => a.t.connectionState(to) === "backoff", "the link to back off");
+    assert.equal(a.t.stats.framesDropped, 1);
+    a.t.send(to, bytes(2));
+    assert.equal(a.t.stats.framesDropped, 2);
+    await a.stop();
   });
 
   it("coalesces the frames of one event-loop turn into one WebSocket message, in order", async () => {

@@ -144,6 +144,7 @@ describe("raft_stat and flags pages in headless chromium", { skip }, () => {
       assert.equal(await col("next_index"), String(leader.describe().lastLogId.index + 1));
       assert.equal(await col("flying_append_entries_size"), "0");
       assert.match((await col("consecutive_error_times"))!, /^\d+$/);
+      assert.match((await col("last_contact_ms"))!, /^\d+ ms ago$/);
     }
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

@@ -54,6 +54,7 @@ const REPLICATOR_KEYS = [
   "blocking",
   "installing_snapshot",
   "consecutive_error_times",
+  "last_contact_ms",
 ].sort();
 
 // deno-lint-ignore no-explicit-any
@@ -172,6 +173,7 @@ describe("/raft_stat pages", () => {
         assert.equal(typeof r.blocking, "boolean");
         assert.equal(r.installing_snapshot, false);
         assert.equal(typeof r.consecutive_error_times, "number");
+        assert.ok(r.last_contact_ms >= 0 && r.last_contact_ms < 60_000, `${r.last_contact_ms}`);
       }
     }
     const f: Json = await (await follower.app.request(`/raft_stat/${c.group}?format=json`)).json();
@@ -216,7 +218,7 @@ describe("/raft_stat pages", () => {
           line,
           / next_index=\d+ match_index=\d+ flying_append_entries_size=\d+ state=\w+/,
         );
-        assert.match(line, / consecutive_error_times=\d+$/);
+        assert.match(line, / consecutive_error_times=\d+ last_contact_ms=\d+$/);
       }
     }
   });

@@ -44,6 +44,7 @@ export function sampleStatus(): NodeStatus {
       blocking: false,
       installingSnapshot: false,
       consecutiveErrorTimes: 0,
+      lastContactMs: 50,
     }],
   };
 }

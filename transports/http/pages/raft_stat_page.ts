@@ -28,6 +28,8 @@ export interface ReplicatorJson {
   installing_snapshot: boolean;
   /** Heartbeat intervals it has not answered, beyond the first. */
   consecutive_error_times: number;
+  /** Milliseconds since it last answered. */
+  last_contact_ms: number;
 }
 
 /** One node's raft_stat in JSON: braft's field names (see {@linkcode statJson}). */
@@ -151,6 +153,7 @@ export function statJson(s: NodeStatus): NodeStatJson {
       blocking: f.blocking,
       installing_snapshot: f.installingSnapshot,
       consecutive_error_times: f.consecutiveErrorTimes,
+      last_contact_ms: f.lastContactMs,
     })),
   };
 }
@@ -222,7 +225,7 @@ function replicatorLine(r: ReplicatorJson): string {
     .join("");
   return `replicator@${r.peer_id}: next_index=${r.next_index} match_index=${r.match_index} ` +
     `flying_append_entries_size=${r.flying_append_entries_size} state=${r.state}${flags} ` +
-    `consecutive_error_times=${r.consecutive_error_times}`;
+    `consecutive_error_times=${r.consecutive_error_times} last_contact_ms=${r.last_contact_ms}`;
 }
 
 function byGroup(nodes: readonly NodeStatJson[]): Map<string, NodeStatJson[]> {
@@ -311,7 +314,8 @@ function nodeSection(n: NodeStatJson): string {
     }).</p>`
     : `<table class="replicators"><thead><tr><th>follower</th><th>next_index</th>` +
       `<th>match_index</th><th>in flight</th><th>state</th><th>blocking</th>` +
-      `<th>installing snapshot</th><th>consecutive errors</th></tr></thead><tbody>` +
+      `<th>installing snapshot</th><th>consecutive errors</th><th>last contact</th></tr></thead>` +
+      `<tbody>` +
       n.replicators.map((r) =>
         `<tr data-peer="${escapeHtml(r.peer_id)}">` +
         `<td data-col="peer_id">${peerLink(r.peer_id, n.group_id, n.peer_id)}</td>` +
@@ -321,7 +325,8 @@ function nodeSection(n: NodeStatJson): string {
         `<td data-col="state">${escapeHtml(r.state)}</td>` +
         `<td data-col="blocking">${r.blocking ? "yes" : "no"}</td>` +
         `<td data-col="installing_snapshot">${r.installing_snapshot ? "yes" : "no"}</td>` +
-        `<td data-col="consecutive_error_times">${r.consecutive_error_times}</td></tr>`
+        `<td data-col="consecutive_error_times">${r.consecutive_error_times}</td>` +
+        `<td data-col="last_contact_ms">${r.last_contact_ms} ms ago</td></tr>`
       ).join("") + `</tbody></table>`;
   return `<section class="node" data-peer-id="${escapeHtml(n.peer_id)}" data-group="${
     escapeHtml(n.group_id)

@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// `webraft`: the npm bin entry. Node cannot run the TypeScript tool, so this runs
+// src/cli/main.ts with the project's Deno (node_modules/.bin/deno), else its Bun, else a
+// deno or bun on PATH; argv passes through, signals are forwarded, the exit status comes back.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const main = join(root, "src", "cli", "main.ts");
+const suffix = process.platform === "win32" ? ".cmd" : "";
+
+/** The runtime command and its arguments before the user's. */
+function runtime() {
+  const local = (name) => join(root, "node_modules", ".bin", name + suffix);
+  const denoArgs = ["run", "-A", "--quiet", "--config", join(root, "deno.json"), main];
+  if (existsSync(local("deno"))) return [local("deno"), denoArgs];
+  if (existsSync(local("bun"))) return [local("bun"), [main]];
+  if (process.env.WEBRAFT_RUNTIME === "bun") return ["bun", [main]];
+  return ["deno", denoArgs];
+}
+
+const [cmd, args] = runtime();
+const child = spawn(cmd, [...args, ...process.argv.slice(2)], {
+  stdio: "inherit",
+  shell: process.platform === "win32",
+});
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"];
+const forward = (signal) => child.kill(signal);
+for (const s of SIGNALS) process.on(s, forward);
+child.on("error", (e) => {
+  console.error(`webraft: cannot start ${cmd}: ${e.message} (install deno or bun)`);
+  process.exit(1);
+});
+child.on("exit", (code, signal) => {
+  for (const s of SIGNALS) process.off(s, forward);
+  if (signal !== null) process.kill(process.pid, signal);
+  else process.exit(code ?? 1);
+});
