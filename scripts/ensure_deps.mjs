@@ -7,7 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const needed = ["deno", "bun"].map((b) => join(root, "node_modules", ".bin", b))
+const needed = ["deno", "bun", "node"].map((b) => join(root, "node_modules", ".bin", b))
   .concat([join(root, "node_modules", "hono", "package.json")]);
 const missing = needed.filter((p) => !existsSync(p));
 if (missing.length > 0) {

@@ -211,7 +211,13 @@ export function decodeCliResponse(verb: string, bytes: Uint8Array): Record<strin
 
 /** A request's fields, checked one by one with errors that name the field. */
 class Request {
-  constructor(readonly verb: string, readonly body: Record<string, unknown>) {}
+  readonly verb: string;
+  readonly body: Record<string, unknown>;
+
+  constructor(verb: string, body: Record<string, unknown>) {
+    this.verb = verb;
+    this.body = body;
+  }
 
   #bad(field: string, why: string): never {
     throw RaftException.of(RaftError.EINVAL, `Cannot ${this.verb}: ${field} ${why}`);

@@ -305,7 +305,10 @@ describe("extension points", () => {
     class Gate implements SnapshotThrottle {
       asked: number[] = [];
       open = true;
-      constructor(readonly per: number) {}
+      readonly per: number;
+      constructor(per: number) {
+        this.per = per;
+      }
       throttledByThroughput(bytes: number): number {
         this.asked.push(bytes);
         return this.open ? Math.min(bytes, this.per) : 0;

@@ -1,7 +1,7 @@
 /**
  * The HTTP/WebSocket transport: {@linkcode HttpTransport} (the `Transport` port over one
  * WebSocket per peer, with HTTP POST calls as fallback), {@linkcode mountTransport} (the raft
- * routes on a user's Hono app), {@linkcode serve} (Deno and Bun), and {@linkcode httpCall}
+ * routes on a user's Hono app), {@linkcode serve} (Deno, Bun and Node), and {@linkcode httpCall}
  * (calls from non-peers such as a CLI).
  *
  * @example

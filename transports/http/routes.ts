@@ -13,7 +13,7 @@ import { upgradeToSocket } from "./runtime.ts";
 
 /**
  * Mounts `transport`'s receiving side on `app`: `GET /raft/ws` (the peer WebSocket, accepted
- * through Deno's or Bun's upgrade, picked by runtime) and `POST /raft/call`. Serve the app with
+ * through Deno's, Bun's or `@hono/node-server`'s upgrade, picked by runtime) and `POST /raft/call`. Serve the app with
  * `serve` (which also hands Bun its WebSocket handler).
  *
  * @param app The user's Hono app, not yet served.
@@ -61,23 +61,27 @@ export function mountTransport(
       return errorResponse(426, RaftError.EINVAL, "Expected a WebSocket upgrade");
     }
     const events = transport.acceptSocket();
-    let res: Response | null;
-    try {
-      res = upgradeToSocket(c, events);
-    } catch (e) {
+    const refused = (e: unknown): Response => {
       events.onClose(1006, "");
       return errorResponse(
         400,
         RaftError.EINVAL,
         `Cannot upgrade to a WebSocket: ${e instanceof Error ? e.message : String(e)}`,
       );
+    };
+    let res: Response | Promise<Response> | null;
+    try {
+      res = upgradeToSocket(c, events);
+    } catch (e) {
+      return refused(e);
     }
+    if (res instanceof Promise) return res.catch(refused);
     if (res === null) {
       events.onClose(1006, "");
       return errorResponse(
         501,
         RaftError.EINVAL,
-        "Cannot accept WebSockets here: serve the app with serve() on Deno or Bun",
+        "Cannot accept WebSockets here: serve the app with serve()",
       );
     }
     return res;

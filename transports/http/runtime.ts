@@ -1,12 +1,14 @@
 /**
  * The one place that knows which runtime we are on, and the runtime-specific half of
  * accepting a WebSocket: Deno's `Deno.upgradeWebSocket`, Bun's `server.upgrade` plus the
- * `websocket` handler that `serve` hands to `Bun.serve`.
+ * `websocket` handler that `serve` hands to `Bun.serve`, and on Node the upgrade helper of
+ * `@hono/node-server` (in `node_server.ts`, loaded only there).
  *
  * @module
  */
 
 import type { RouteContext } from "./registry.ts";
+import { upgradeNode } from "./node_server.ts";
 
 /** The JavaScript runtime this process runs on. */
 export type Runtime = "deno" | "bun" | "node";
@@ -90,10 +92,13 @@ function safe(fn: () => void): void {
  *
  * @param c The Hono context of a `GET` with `Upgrade: websocket`.
  * @param events The receiver of the socket's events.
- * @returns The response to return from the route, or `null` if this runtime or server
- *   cannot upgrade (Node, or Bun without the server in `c.env`).
+ * @returns The response to return from the route (a promise on Node), or `null` if the server
+ *   cannot upgrade (Bun without the server in `c.env`, Node without `@hono/node-server`).
  */
-export function upgradeToSocket(c: RouteContext, events: ServerSocketEvents): Response | null {
+export function upgradeToSocket(
+  c: RouteContext,
+  events: ServerSocketEvents,
+): Response | Promise<Response> | null {
   if (runtime === "deno") {
     const deno = (globalThis as unknown as { Deno: DenoUpgrade }).Deno;
     const { socket, response } = deno.upgradeWebSocket(c.req.raw);
@@ -119,7 +124,7 @@ export function upgradeToSocket(c: RouteContext, events: ServerSocketEvents): Re
     if (!server.upgrade(c.req.raw, { data: { [RAFT_SOCKET]: events } })) return null;
     return new Response(null);
   }
-  return null;
+  return upgradeNode(c, events);
 }
 
 function raftEvents(ws: BunServerSocket): ServerSocketEvents | undefined {

@@ -1,6 +1,7 @@
 /**
- * `serve`: starts a Hono app on Deno (`Deno.serve`) or Bun (`Bun.serve` with the WebSocket
- * handler raft and hono/bun routes need). Node serving comes with the Node runtime.
+ * `serve`: starts a Hono app on Deno (`Deno.serve`), Bun (`Bun.serve` with the WebSocket
+ * handler raft and hono/bun routes need) or Node (`@hono/node-server` with a `ws` server for
+ * upgrades; both optional dependencies, loaded only on Node).
  *
  * @module
  */
@@ -8,6 +9,7 @@
 import { RaftError, RaftException } from "../../src/errors/status.ts";
 import { type AnyHono, mountedLimitOf, setServing } from "./registry.ts";
 import { type BunWebSocketHandler, bunWebSocketHandler, runtime } from "./runtime.ts";
+import { serveNode } from "./node_server.ts";
 
 /** Options for {@linkcode serve}. */
 export interface ServeOptions {
@@ -57,17 +59,20 @@ interface BunServe {
   }): BunServer;
 }
 
-// Bun's own limit sits above every mounted transport's, so the transport answers with 1009.
-const DEFAULT_BUN_PAYLOAD = 16 * 1024 * 1024;
+// Bun's and ws's own limit sits above every mounted transport's, so the transport answers
+// with 1009.
+const DEFAULT_PAYLOAD = 16 * 1024 * 1024;
 
 /**
- * Serves `app` on Deno or Bun.
+ * Serves `app` on Deno, Bun or Node. On Node it needs the optional dependencies
+ * `@hono/node-server` and `ws`; the user's own WebSocket routes there use `upgradeWebSocket`
+ * from `@hono/node-server`.
  *
  * @param app The Hono app (with raft routes mounted by `mountTransport`, and any others).
  * @param options Address, port, abort signal.
  * @returns The running server's handle.
- * @throws {RaftException} EINVAL on Node (serving there comes with the Node runtime issue) or
- *   for a bad port; EIO if the address cannot be bound; ECANCELED if `signal` is aborted.
+ * @throws {RaftException} EINVAL for a bad port, or on Node when `@hono/node-server` or `ws`
+ *   is not installed; EIO if the address cannot be bound; ECANCELED if `signal` is aborted.
  *
  * @example
  * ```ts
@@ -95,12 +100,7 @@ export async function serve(app: AnyHono, options: ServeOptions): Promise<ServeH
   try {
     if (runtime === "deno") handle = serveDeno(app, hostname, port);
     else if (runtime === "bun") handle = await serveBun(app, hostname, port);
-    else {
-      throw RaftException.of(
-        RaftError.EINVAL,
-        "Cannot serve on Node yet: Node serving comes with the Node runtime issue; use Deno or Bun",
-      );
-    }
+    else handle = await serveNode(app, hostname, port, payloadLimit(app));
   } catch (e) {
     if (e instanceof RaftException) throw e;
     throw RaftException.of(
@@ -121,6 +121,10 @@ export async function serve(app: AnyHono, options: ServeOptions): Promise<ServeH
   };
   signal?.addEventListener("abort", onAbort);
   return { hostname: handle.hostname, port: handle.port, shutdown };
+}
+
+function payloadLimit(app: AnyHono): number {
+  return Math.max(DEFAULT_PAYLOAD, mountedLimitOf(app) + 1);
 }
 
 function serveDeno(app: AnyHono, hostname: string, port: number): ServeHandle {
@@ -155,7 +159,7 @@ async function serveBun(
     fetch: (req, srv) => app.fetch(req, srv),
     websocket: bunWebSocketHandler(
       fallback,
-      Math.max(DEFAULT_BUN_PAYLOAD, mountedLimitOf(app) + 1),
+      payloadLimit(app),
     ),
   });
   return {

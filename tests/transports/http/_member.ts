@@ -1,5 +1,5 @@
 /**
- * One raft member in its own process, for the mixed-runtime test (run by Deno or by Bun).
+ * One raft member in its own process, for the mixed-runtime test (run by Deno, Bun or Node).
  *
  * It serves a Hono app on 127.0.0.1 port 0 with the raft service mounted and prints
  * `PORT <n>` on stdout. The parent then sends `POST /test/init` with the peer id, the group's

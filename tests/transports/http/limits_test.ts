@@ -189,10 +189,13 @@ describe("HttpTransport limits and malformed input", () => {
 
   it("the user's own WebSocket route works next to raft's, and shutdown closes it", async () => {
     // hono/deno touches Deno at import: load the adapter of the runtime we are on.
-    const { upgradeWebSocket: upgrade } =
-      ("Bun" in globalThis ? await import("hono/bun") : await import("hono/deno")) as {
-        upgradeWebSocket: UpgradeWebSocket;
-      };
+    const { upgradeWebSocket: upgrade } = (
+      "Deno" in globalThis
+        ? await import("hono/deno")
+        : "Bun" in globalThis
+        ? await import("hono/bun")
+        : await import("@hono/node-server")
+    ) as { upgradeWebSocket: UpgradeWebSocket };
     const app = new Hono();
     app.get(
       "/echo",

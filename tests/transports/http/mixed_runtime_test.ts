@@ -1,6 +1,6 @@
 /**
- * Real processes on different runtimes form one group over HttpTransport: two members under
- * Deno and one under Bun (from `_member.ts`), on 127.0.0.1. They elect a leader and replicate;
+ * Real processes on different runtimes form one group over HttpTransport: one member each under
+ * Deno, Bun and Node (from `_member.ts`), on 127.0.0.1, whichever runtime runs this test. They elect a leader and replicate;
  * the leader is SIGKILLed; the survivors elect a new leader, take more writes, and agree on
  * every acknowledged entry, in the same order.
  */
@@ -19,8 +19,10 @@ const MEMBER = join(here, "_member.ts");
 const DEADLINE_MS = 60_000;
 const GROUP = "mixed";
 
+type Runtime = "deno" | "bun" | "node";
+
 interface Member {
-  runtime: "deno" | "bun";
+  runtime: Runtime;
   child: ChildProcess;
   port: number;
   peer: string;
@@ -34,7 +36,7 @@ interface MemberState {
   values: string[];
 }
 
-function startMember(runtime: "deno" | "bun", secret: string): Promise<Member> {
+function startMember(runtime: Runtime, secret: string): Promise<Member> {
   const bin = join(root, "node_modules", ".bin", runtime);
   const args = runtime === "deno" ? ["run", "-A", MEMBER] : [MEMBER];
   const child = spawn(bin, args, {
@@ -119,11 +121,11 @@ async function write(members: Member[], values: string[]): Promise<string[]> {
   return acked;
 }
 
-test("Deno and Bun members form one group, survive SIGKILL of the leader, agree on every ack", async () => {
+test("Deno, Bun and Node members form one group, survive SIGKILL of the leader, agree on every ack", async () => {
   const dir = mkdtempSync(join(tmpdir(), "webraft-mixed-"));
   const members: Member[] = [];
   try {
-    for (const runtime of ["deno", "bun", "deno"] as const) {
+    for (const runtime of ["deno", "bun", "node"] as const) {
       members.push(await startMember(runtime, "mixed-runtime-secret"));
     }
     const conf = members.map((m) => m.peer).join(",");
@@ -158,9 +160,7 @@ test("Deno and Bun members form one group, survive SIGKILL of the leader, agree 
     // State machine safety: one log prefix, the same order on both survivors.
     const n = Math.min(logs[0]!.length, logs[1]!.length);
     assert.deepEqual(logs[0]!.slice(0, n), logs[1]!.slice(0, n));
-    assert.ok(
-      members.some((m) => m.runtime === "bun") && members.some((m) => m.runtime === "deno"),
-    );
+    assert.deepEqual(members.map((m) => m.runtime), ["deno", "bun", "node"]);
   } finally {
     for (const m of members) {
       if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill("SIGTERM");
