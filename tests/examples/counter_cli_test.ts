@@ -173,7 +173,13 @@ test("counter operated with the webraft tool: add, transfer, snapshot, remove, c
 
     // snapshot on a follower.
     const follower = cluster.servers[1]!;
-    await ok(["snapshot", "--group", GROUP, "--peer", peerOf(follower)]);
+    // The periodic snapshot (--snapshot_interval 1) may be saving: EBUSY, try again.
+    await until("a snapshot on the follower", async () => {
+      const r = await webraft(["snapshot", "--group", GROUP, "--peer", peerOf(follower)]);
+      if (r.code === 0) return true;
+      assert.match(r.err, /EBUSY/, r.err);
+      return null;
+    });
     assert.ok(statNumber(await raftStat(follower.endpoint), "lastSnapshotIndex") > 0);
 
     // remove_peer: the 3rd original node leaves, then stops.

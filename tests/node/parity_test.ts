@@ -756,6 +756,9 @@ describe("braft parity: leader and following callbacks (node.cpp check_step_down
       }
       // a follower cut off during the next election hears of it with a higher term
       const [cutOff, voter] = c.followers();
+      // It must not pre-vote while cut off: a pre-vote answer with the new term would make it
+      // adopt that term before the leader's first message (then "same term", as in braft).
+      cutOff!.resetElectionTimeoutMs(60_000);
       c.net.isolate(cutOff!.nodeId().endpoint);
       const old = leader.nodeId();
       assert.ok(voter!.vote().ok());
