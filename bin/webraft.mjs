@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// `webraft`: the npm bin entry. Node cannot run the TypeScript tool, so this runs
-// src/cli/main.ts with the project's Deno (node_modules/.bin/deno), else its Bun, else a
-// deno or bun on PATH; argv passes through, signals are forwarded, the exit status comes back.
+// `webraft`: the npm bin entry. In the npm package (dist/ without src/) it runs the built CLI in
+// this Node. In a checkout (even one with a build in dist/), where Node cannot run the TypeScript
+// tool, it runs src/cli/main.ts with the project's Deno (node_modules/.bin/deno), else its Bun,
+// else a deno or bun on PATH; argv passes through, signals are forwarded, the exit status comes
+// back.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const main = join(root, "src", "cli", "main.ts");
@@ -19,6 +21,15 @@ function runtime() {
   if (existsSync(local("bun"))) return [local("bun"), [main]];
   if (process.env.WEBRAFT_RUNTIME === "bun") return ["bun", [main]];
   return ["deno", denoArgs];
+}
+
+const built = join(root, "dist", "src", "cli", "main.js");
+if (existsSync(built) && !existsSync(join(root, "src"))) {
+  const { run } = await import(pathToFileURL(built).href);
+  const out = await run(process.argv.slice(2), process.env);
+  for (const line of out.stdout) console.log(line);
+  for (const line of out.stderr) console.error(line);
+  process.exit(out.code);
 }
 
 const [cmd, args] = runtime();

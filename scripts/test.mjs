@@ -87,6 +87,12 @@ if (!skipStatic && runs("deno")) {
   await staticCheck("deno lint", bin("deno"), ["lint"]);
   await staticCheck("deno fmt --check", bin("deno"), ["fmt", "--check"]);
   await staticCheck("deno doc --lint", bin("deno"), ["doc", "--lint", ...ENTRYPOINTS]);
+  // The JSR package: slow types, documented exports, what ships (deno.json "publish").
+  await staticCheck("deno publish --dry-run", bin("deno"), [
+    "publish",
+    "--dry-run",
+    "--allow-dirty",
+  ]);
 }
 
 if (runs("deno")) {
