@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const needed = ["deno", "bun", "node"].map((b) => join(root, "node_modules", ".bin", b))
-  .concat([join(root, "node_modules", "hono", "package.json")]);
+  .concat(["hono", "typescript"].map((p) => join(root, "node_modules", p, "package.json")));
 const missing = needed.filter((p) => !existsSync(p));
 if (missing.length > 0) {
   console.error(`Dependencies are not installed (missing ${missing[0]}): running npm ci`);
