@@ -153,8 +153,7 @@ async function main(): Promise<void> {
     const ex = e instanceof RaftException ? e : null;
     return notLeader({ error: ex?.status.toString() ?? errorText(e), code: ex?.code ?? null });
   };
-  const bad = (status: 400 | 413, error: string): Response =>
-    Response.json({ error }, { status });
+  const bad = (status: 400 | 413, error: string): Response => Response.json({ error }, { status });
 
   /** The key of the route, or a 400 answer. */
   const keyOf = (c: Context): string | Response => {
@@ -262,7 +261,7 @@ async function main(): Promise<void> {
       } catch (e) {
         log(`node shutdown failed: ${errorText(e)}`);
       }
-      watches.closeAll();
+      await watches.closeAll();
       await service.close();
       await server.shutdown();
       log("stopped");
