@@ -45,7 +45,9 @@ export class WatchHub {
   respond(prefix: string): Response {
     // Frames wait here, not in the stream's queue (high water mark 0): the source hands one
     // over per read, so it knows when the client has read the last one.
-    const queue: Uint8Array[] = [frame("hello", { revision: this.#store.revision, prefix })];
+    const queue: Uint8Array[] = this.#closed
+      ? [] // shutting down: an empty stream
+      : [frame("hello", { revision: this.#store.revision, prefix })];
     let ended = this.#closed;
     let wake: (() => void) | null = null;
     let drained!: () => void;

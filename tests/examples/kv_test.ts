@@ -8,10 +8,12 @@
 
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import type { Change, KvStore } from "../../examples/kv/store.ts";
+import { MAX_QUEUED, WatchHub } from "../../examples/kv/watch.ts";
 import { bin, freePorts, ROOT, until } from "./_counter_cluster.ts";
 
 const SERVER = join(ROOT, "examples", "kv", "server.ts");
@@ -143,20 +145,20 @@ test("kv example: a Deno, a Bun and a Node server replicate, watch, fail over", 
   const servers: KvServer[] = [];
   let watch: Watch | null = null;
   try {
+    let conf = "";
+    const spawnAt = (rt: Runtime, port: number): KvServer =>
+      new KvServer(rt, port, [
+        `--port=${port}`,
+        `--conf=${conf}`,
+        `--data_path=${join(dir, String(port))}`,
+        "--election_timeout_ms=1000",
+        "--snapshot_interval=1",
+      ]);
     for (let attempt = 0;; attempt++) {
       const ports = await freePorts(3);
-      const conf = ports.map((p) => `127.0.0.1:${p}:0`).join(",");
+      conf = ports.map((p) => `127.0.0.1:${p}:0`).join(",");
       servers.length = 0;
-      RUNTIMES.forEach((rt, i) =>
-        servers.push(
-          new KvServer(rt, ports[i]!, [
-            `--port=${ports[i]}`,
-            `--conf=${conf}`,
-            `--data_path=${join(dir, String(ports[i]))}`,
-            "--election_timeout_ms=1000",
-          ]),
-        )
-      );
+      RUNTIMES.forEach((rt, i) => servers.push(spawnAt(rt, ports[i]!)));
       try {
         await Promise.all(servers.map((s) => s.ready()));
         break;
@@ -284,6 +286,20 @@ test("kv example: a Deno, a Bun and a Node server replicate, watch, fail over", 
       });
     }
 
+    // Each survivor saves a snapshot (every second while there are new entries).
+    for (const f of followers) {
+      const snapshots = join(dir, String(f.port), "snapshot");
+      await until(`a snapshot of ${f.runtime}`, () => {
+        try {
+          return Promise.resolve(
+            readdirSync(snapshots).some((name) => name.startsWith("snapshot_")) || null,
+          );
+        } catch {
+          return Promise.resolve(null); // not created yet
+        }
+      });
+    }
+
     // SIGTERM: every survivor exits 0 (the open watch is ended, not waited for).
     // (Deno's child_process reports a child that exits 0 from its SIGTERM handler as killed by
     // SIGTERM: the "stopped" line, logged just before exit(0), tells a clean stop apart.)
@@ -293,6 +309,23 @@ test("kv example: a Deno, a Bun and a Node server replicate, watch, fail over", 
       assert.match(s.stderr, /\] stopped\n/, s.stderr);
     }
     await watch.done;
+    // Restarted, they load their snapshots and serve the same data.
+    for (const [i, f] of followers.entries()) {
+      const again = spawnAt(f.runtime, f.port);
+      servers[servers.indexOf(f)] = again;
+      followers[i] = again;
+    }
+    await Promise.all(followers.map((s) => s.ready()));
+    for (const f of followers) assert.match(f.stderr, /loaded snapshot: \d+ keys, revision \d+/);
+    const back = await leaderAmong(followers);
+    assert.deepEqual((await call(back.endpoint, "GET", "/kv/w%2Fc")).body, {
+      key: "w/c",
+      value: "after",
+      revision: after.body.revision,
+    });
+    assert.equal((await call(back.endpoint, "GET", "/kv/c")).body.value, winner);
+    assert.equal((await call(back.endpoint, "GET", "/kv/w%2Fa")).status, 404);
+
     assert.equal(
       watch.events.at(-1)?.event,
       "shutdown",
@@ -303,4 +336,67 @@ test("kv example: a Deno, a Bun and a Node server replicate, watch, fail over", 
     await Promise.all(servers.map((s) => s.stop()));
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** A stand-in for the store: what WatchHub uses of it. */
+function fakeStore() {
+  const listeners = new Set<(c: Change) => void>();
+  return {
+    revision: 0,
+    subscribe(fn: (c: Change) => void) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+    onClose: () => () => {},
+    emit(c: Change) {
+      for (const fn of listeners) fn(c);
+    },
+    get listeners() {
+      return listeners.size;
+    },
+  };
+}
+
+async function readAll(body: ReadableStream<Uint8Array>): Promise<string> {
+  let text = "";
+  for await (const chunk of body.pipeThrough(new TextDecoderStream())) text += chunk;
+  return text;
+}
+
+test("a watcher that stops reading is sent overflow and closed, not buffered without bound", async () => {
+  const store = fakeStore();
+  const hub = new WatchHub(store as unknown as KvStore);
+  const res = hub.respond("k");
+  assert.equal(store.listeners, 1);
+  for (let r = 1; r <= MAX_QUEUED + 10; r++) {
+    store.emit({ type: "put", key: "k", value: "v", revision: r });
+  }
+  assert.equal(store.listeners, 0, "unsubscribed at the overflow");
+  const frames = (await readAll(res.body!)).split("\n\n").filter((f) => f !== "");
+  assert.equal(frames.length, 1 + (MAX_QUEUED - 1) + 1); // hello, the queued puts, overflow
+  assert.match(frames.at(-1)!, /^event: overflow\ndata: \{"revision":1024\}$/);
+  assert.equal(hub.size, 0);
+  await hub.closeAll();
+});
+
+test("a watcher that disconnects is unsubscribed; closeAll ends the others", async () => {
+  const store = fakeStore();
+  const hub = new WatchHub(store as unknown as KvStore);
+  const gone = hub.respond("");
+  const stays = hub.respond("a/");
+  await gone.body!.cancel();
+  assert.equal(store.listeners, 1);
+  store.emit({ type: "put", key: "b", value: "x", revision: 1 }); // not under a/
+  store.emit({ type: "delete", key: "a/1", revision: 2 });
+  const text = readAll(stays.body!);
+  await hub.closeAll();
+  assert.equal(
+    (await text).replace(/^event: hello\n.*\n\n/, ""),
+    'id: 2\nevent: delete\ndata: {"type":"delete","key":"a/1","revision":2}\n\n' +
+      "event: shutdown\ndata: {}\n\n",
+  );
+  assert.equal(store.listeners, 0);
+  assert.equal(hub.size, 0);
+  const late = await readAll(hub.respond("").body!);
+  assert.equal(late, "", "a stream opened after closeAll ends at once");
 });
