@@ -144,6 +144,7 @@ test("kv example: a Deno, a Bun and a Node server replicate, watch, fail over", 
   const dir = mkdtempSync(join(tmpdir(), "kv-test-"));
   const servers: KvServer[] = [];
   let watch: Watch | null = null;
+  let watch2: Watch | null = null;
   try {
     let conf = "";
     const spawnAt = (rt: Runtime, port: number): KvServer =>
@@ -184,6 +185,9 @@ test("kv example: a Deno, a Bun and a Node server replicate, watch, fail over", 
     watch = new Watch(followers[0]!.endpoint, "w/");
     await watch.waitFor(1, "hello");
     assert.equal(watch.events[0]!.event, "hello");
+    // One on the other follower too, to see it end cleanly on its runtime at shutdown.
+    watch2 = new Watch(followers[1]!.endpoint, "");
+    await watch2.waitFor(1, "hello");
 
     // Put, get, delete through the leader.
     const p1 = await call(leader.endpoint, "PUT", "/kv/w%2Fa", "one");
@@ -308,7 +312,15 @@ test("kv example: a Deno, a Bun and a Node server replicate, watch, fail over", 
       assert.ok([0, "SIGTERM"].includes(codes[i]!), `${s.runtime} exited ${codes[i]}`);
       assert.match(s.stderr, /\] stopped\n/, s.stderr);
     }
-    await watch.done;
+    for (const [i, w] of [watch, watch2].entries()) {
+      await w.done;
+      assert.equal(
+        w.events.at(-1)?.event,
+        "shutdown",
+        `${followers[i]!.runtime}: ${JSON.stringify(w.events)} ${w.error}`,
+      );
+    }
+
     // Restarted, they load their snapshots and serve the same data.
     for (const [i, f] of followers.entries()) {
       const again = spawnAt(f.runtime, f.port);
@@ -325,14 +337,9 @@ test("kv example: a Deno, a Bun and a Node server replicate, watch, fail over", 
     });
     assert.equal((await call(back.endpoint, "GET", "/kv/c")).body.value, winner);
     assert.equal((await call(back.endpoint, "GET", "/kv/w%2Fa")).status, 404);
-
-    assert.equal(
-      watch.events.at(-1)?.event,
-      "shutdown",
-      `${followers[0]!.runtime}: ${JSON.stringify(watch.events)} ${watch.error}`,
-    );
   } finally {
     await watch?.close();
+    await watch2?.close();
     await Promise.all(servers.map((s) => s.stop()));
     rmSync(dir, { recursive: true, force: true });
   }
