@@ -312,6 +312,8 @@ async function runCell(group, leader, size, concurrency) {
     seconds: after[i] === null || before[i] === null ? null : after[i] - before[i],
   }));
   r.cpu.sort((a, b) => (a.role === "leader" ? 0 : 1) - (b.role === "leader" ? 0 : 1));
+  const serverCpu = r.cpu.reduce((sum, x) => sum + (x.seconds ?? 0), 0);
+  r.serverCpuUsPerReq = r.ok === 0 ? null : (serverCpu / r.ok) * 1e6;
   r.cpu.push({ role: "client", seconds: r.clientCpu });
   r.load = loadavg()[0];
   return r;
@@ -526,6 +528,7 @@ for (const c of result.cells) {
     pad(fmt(c.p999), 9),
     pad(c.errors, 9),
     pad(c.cpu.map((x) => fmt(x.seconds, 1)).join("/"), 24),
+    pad(fmt0(c.serverCpuUsPerReq), 11),
     pad(c.load.toFixed(2), 9),
   ].join(" "));
 }
@@ -560,4 +563,11 @@ mkdirSync(outDir, { recursive: true });
 const outFile = join(outDir, `${result.date.replace(/[:.]/g, "-")}.json`);
 writeFileSync(outFile, JSON.stringify(result, null, 2) + "\n");
 console.log(`\nJSON: ${outFile}`);
+try {
+  const { renderCharts } = await import("./charts.mjs");
+  const files = await renderCharts(result, outFile.replace(/\.json$/, "-charts"));
+  console.log(`charts: ${files.join(", ")}`);
+} catch (e) {
+  console.log(`charts not rendered (${e.message}); npm install brings vega + vega-lite`);
+}
 process.exit(0);
