@@ -8,6 +8,9 @@
  * - on a node that is not the leader: 503 with the leader's `host:port` (or nothing) as text;
  * - a failed apply: 500 with the status text.
  *
+ * stderr gets `event leader_start <epoch ms> term <t>` and `event stop_following <epoch ms>`
+ * lines, from which the failover trials split detection, election and the first write.
+ *
  * ```sh
  * npx deno run -A bench/bench_server.ts --port 8100 \
  *   --conf 127.0.0.1:8100:0,127.0.0.1:8101:0,127.0.0.1:8102:0 --data_path /tmp/b/8100
@@ -24,6 +27,7 @@ import {
   addService,
   type Closure,
   type Iterator,
+  type LeaderChangeContext,
   Node,
   serve,
   type SnapshotReader,
@@ -62,6 +66,11 @@ class NullFsm extends StateMachine {
 
   override onLeaderStart(term: number): void {
     this.leaderTerm = term;
+    log(`event leader_start ${Date.now()} term ${term}`); // read by the failover trials
+  }
+
+  override onStopFollowing(_ctx: LeaderChangeContext): void {
+    log(`event stop_following ${Date.now()}`);
   }
 
   override onLeaderStop(_status: Status): void {

@@ -339,6 +339,7 @@ async function failoverTrial(group, trial) {
   })();
   await sleep(300);
   const killedAt = performance.now();
+  const killedEpoch = Date.now();
   leader.kill("SIGKILL");
   // Probes: a new write every 10 ms to the surviving members in turn, each waiting up to 5 s,
   // (no cap that held writes could fill), so the figure does not depend on a client's timeout or retry policy (an etcd follower holds
@@ -370,11 +371,17 @@ async function failoverTrial(group, trial) {
   });
   stop = true;
   await background;
+  // webraft members log when their election timer fired and when one started leading
+  const events = (name) =>
+    others.flatMap((m) => [...m.err.matchAll(new RegExp(`event ${name} (\\d+)`, "g"))])
+      .map((x) => Number(x[1]) - killedEpoch).filter((ms) => ms >= 0).sort((a, b) => a - b);
+  const detectedMs = events("stop_following")[0] ?? null;
+  const electedMs = events("leader_start")[0] ?? null;
   await leader.exited;
   await group.restart(idx);
   await group.leader();
   await sleep(500); // let the restarted member catch up before the next kill
-  return { ms: took, writesBefore: writes, load: loadavg()[0] };
+  return { ms: took, detectedMs, electedMs, writesBefore: writes, load: loadavg()[0] };
 }
 
 // ---------------------------------------------------------------- disk
@@ -469,14 +476,27 @@ for (const g of groups) {
       for (let t = 0; t < TRIALS; t++) {
         const r = await failoverTrial(g, t);
         trials.push(r);
-        log(`${g.name} failover ${t + 1}/${TRIALS}: ${fmt0(r.ms)} ms (load ${r.load.toFixed(2)})`);
+        const split = r.electedMs === null
+          ? ""
+          : ` (timer fired ${fmt0(r.detectedMs)} ms, leader ${fmt0(r.electedMs)} ms)`;
+        log(
+          `${g.name} failover ${t + 1}/${TRIALS}: ${fmt0(r.ms)} ms${split} (load ${
+            r.load.toFixed(2)
+          })`,
+        );
       }
       const ms = trials.map((t) => t.ms).sort((a, b) => a - b);
+      const split = (k) => {
+        const xs = trials.map((t) => t[k]).filter((x) => x !== null);
+        return xs.length === 0 ? null : median(xs);
+      };
       result.failover[g.name] = {
         trials,
         median: median(ms),
         worst: ms[ms.length - 1],
         best: ms[0],
+        medianTimerFired: split("detectedMs"),
+        medianLeaderStart: split("electedMs"),
       };
     }
   } finally {
@@ -495,7 +515,7 @@ function median(xs) {
 const pad = (s, n) => String(s).padStart(n);
 console.log(
   `\n# webraft vs etcd, ${result.date}, ${result.machine.cores} cores, etcd ${
-    result.etcdVersion ?? "(skipped)"
+    result.etcdVersion ?? "not run"
   }`,
 );
 console.log(
@@ -551,10 +571,15 @@ if (Object.keys(result.failover).length > 0) {
     `\nfailover (SIGKILL leader → first write committed), election timeout ${ELECTION_MS} ms, ${TRIALS} trials`,
   );
   for (const [name, f] of Object.entries(result.failover)) {
+    const split = f.medianLeaderStart === null
+      ? ""
+      : ` (medians: election timer fired ${fmt0(f.medianTimerFired)} ms, leader started ${
+        fmt0(f.medianLeaderStart)
+      } ms after the kill)`;
     console.log(
       `${name.padEnd(14)} median ${fmt0(f.median)} ms, worst ${fmt0(f.worst)} ms, best ${
         fmt0(f.best)
-      } ms`,
+      } ms${split}`,
     );
   }
 }
