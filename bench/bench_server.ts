@@ -44,7 +44,7 @@ const FLAGS = {
   group: { type: "string", default: "Bench", help: "Id of the group" },
   data_path: { type: "string", default: "", help: "Data directory" },
   election_timeout_ms: { type: "int", default: 1000, help: "Election timeout, ms" },
-  snapshot_interval: { type: "int", default: 3600, help: "Seconds between snapshots" },
+  snapshot_interval: { type: "int", default: 30, help: "Seconds between snapshots" },
 } satisfies Record<string, FlagSpec>;
 
 const MAX_BODY = 1 << 20;

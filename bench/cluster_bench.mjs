@@ -169,6 +169,25 @@ class WebraftGroup {
     );
   }
 
+  async stat(m) {
+    const res = await fetch(`http://127.0.0.1:${m.port}/raft_stat/Bench?format=json`, {
+      headers: { accept: "application/json" },
+      signal: AbortSignal.timeout(5000),
+    });
+    const body = await res.json();
+    return body.nodes?.[0] ?? body;
+  }
+
+  /** Waits until member `i` has applied what the leader had committed when this was called. */
+  async caughtUp(i) {
+    const leader = await this.leader();
+    const target = (await this.stat(leader)).last_committed_index;
+    await until(`${this.name} member ${i} to catch up to ${target}`, async () => {
+      const st = await this.stat(this.members[i]).catch(() => null);
+      return st !== null && st.known_applied_index >= target;
+    }, 300_000);
+  }
+
   /** The member that accepts a write (200 to POST /put). */
   async leader() {
     return await until(`${this.name} leader`, async () => {
@@ -251,6 +270,18 @@ class EtcdGroup {
     if (r?.status !== 200) return null;
     const s = JSON.parse(r.text);
     return { id: s.header?.member_id, leader: s.leader };
+  }
+
+  /** Waits until member `i` has applied what the leader had when this was called. */
+  async caughtUp(i) {
+    const leader = await this.leader();
+    const st = await post(leader.port, "/v3/maintenance/status", "{}", 5000);
+    const target = Number(JSON.parse(st.text).raftIndex);
+    await until(`etcd member ${i} to catch up to ${target}`, async () => {
+      const r = await post(this.members[i].port, "/v3/maintenance/status", "{}", 2000)
+        .catch(() => null);
+      return r?.status === 200 && Number(JSON.parse(r.text).raftAppliedIndex) >= target;
+    }, 300_000);
   }
 
   async leader() {
@@ -379,8 +410,7 @@ async function failoverTrial(group, trial) {
   const electedMs = events("leader_start")[0] ?? null;
   await leader.exited;
   await group.restart(idx);
-  await group.leader();
-  await sleep(500); // let the restarted member catch up before the next kill
+  await group.caughtUp(idx); // the next kill must not leave a member that is still catching up
   return { ms: took, detectedMs, electedMs, writesBefore: writes, load: loadavg()[0] };
 }
 
