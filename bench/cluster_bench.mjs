@@ -534,6 +534,9 @@ for (const g of groups) {
   }
 }
 
+// the disk's rate moves with other jobs: measure it again at the end of the run
+result.diskEnd = [rawFsync(256), rawFsync(4096)];
+
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -551,7 +554,9 @@ console.log(
 console.log(
   `raw write+fdatasync: ${
     result.disk.map((d) => `${d.size} B ${fmt0(d.perSecond)}/s`).join(", ")
-  }\n`,
+  } at the start, ${
+    result.diskEnd.map((d) => `${d.size} B ${fmt0(d.perSecond)}/s`).join(", ")
+  } at the end\n`,
 );
 console.log(
   [
