@@ -45,6 +45,12 @@ const FLAGS = {
   data_path: { type: "string", default: "", help: "Data directory" },
   election_timeout_ms: { type: "int", default: 1000, help: "Election timeout, ms" },
   snapshot_interval: { type: "int", default: 30, help: "Seconds between snapshots" },
+  groups: {
+    type: "int",
+    default: 1,
+    help:
+      "Idle groups hosted besides the first (<group>1 ... <group>N-1), for the many-groups bench",
+  },
 } satisfies Record<string, FlagSpec>;
 
 const MAX_BODY = 1 << 20;
@@ -84,6 +90,7 @@ const log = (line: string): void =>
   console.error(`${new Date().toISOString()} [${peerId}] ${line}`);
 const fsm = new NullFsm();
 let node: Node | null = null;
+const idle: Node[] = [];
 
 const app = new Hono();
 const service = addService(app, `${opts.ip}:${opts.port}`, {});
@@ -110,6 +117,7 @@ const stop = async (): Promise<void> => {
   if (stopping) return;
   stopping = true;
   await node?.shutdown().catch(() => {});
+  await Promise.all(idle.map((n) => n.shutdown().catch(() => {})));
   await service.close();
   await server.shutdown();
   process.exit(0);
@@ -127,4 +135,19 @@ await node.init({
   electionTimeoutMs: opts.election_timeout_ms,
   snapshotIntervalS: opts.snapshot_interval,
 });
+// Extra idle groups (bench/groups_bench.mjs): same peers, own data directories and state machines.
+for (let g = 1; g < opts.groups; g++) {
+  const n = new Node(`${opts.group}${g}`, peerId);
+  const dir = `${opts.data_path}/g${g}`;
+  await n.init({
+    fsm: new NullFsm(),
+    initialConf: opts.conf,
+    logUri: `local://${dir}/log`,
+    raftMetaUri: `local://${dir}/raft_meta`,
+    snapshotUri: `local://${dir}/snapshot`,
+    electionTimeoutMs: opts.election_timeout_ms,
+    snapshotIntervalS: opts.snapshot_interval,
+  });
+  idle.push(n);
+}
 log(`serving http://${opts.ip}:${server.port}`);
