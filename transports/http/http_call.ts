@@ -7,7 +7,7 @@
 
 import { errorName, RaftError, RaftException } from "../../src/errors/status.ts";
 import { flags } from "../../src/util/flags.ts";
-import { AUTH_HEADER, callProof, FROM_HEADER, SharedKey } from "./auth.ts";
+import { AUTH_HEADER, callProof, FROM_HEADER, SharedKey, verifyCallProof } from "./auth.ts";
 import { checkEndpoint } from "./endpoint.ts";
 import { concatBytes } from "../../src/bytes/concat.ts";
 
@@ -208,6 +208,86 @@ export async function readLimited(r: Request | Response, max: number): Promise<U
   }
   if (chunks.length === 1) return chunks[0]!;
   return concatBytes(chunks);
+}
+
+/** What {@linkcode readProvenBody} found: the body, or the error response to send. */
+export type ProvenBody =
+  | { readonly ok: true; readonly bytes: Uint8Array }
+  | {
+    readonly ok: false;
+    /** Why: too large (413), unreadable (400) or a missing or wrong proof (401). */
+    readonly reason: "oversize" | "malformed" | "auth";
+    /** The HTTP status to answer. */
+    readonly status: 400 | 401 | 413;
+    /** The raft error code (EINVAL or EACCES). */
+    readonly code: number;
+    /** What was wrong. */
+    readonly message: string;
+  };
+
+/** Options for {@linkcode readProvenBody}. */
+export interface ProvenBodyOptions {
+  /** The most bytes accepted (413 beyond). */
+  readonly maxBytes: number;
+  /** The cluster's key, or `null` when there is no secret (no proof is checked). */
+  readonly key: SharedKey | null;
+  /** The caller's endpoint the proof covers (`""` for non-peers). */
+  readonly from: string;
+  /** How far the proof's timestamp may be from now, in ms. */
+  readonly windowMs: number;
+}
+
+/**
+ * Reads a POST body within a size limit and checks its `x-raft-auth` proof: the one gate of
+ * every route that acts on a request (`/raft/call`, `/raft/cli/<verb>`, `POST /flags/<name>`).
+ *
+ * @param req The request.
+ * @param options Limit, key and caller.
+ * @returns The body, or why not (status, code and message for the error response).
+ *
+ * @example
+ * ```ts
+ * import { readProvenBody } from "./http_call.ts";
+ * import assert from "node:assert/strict";
+ * const req = new Request("http://127.0.0.1/x", { method: "POST", body: "too long" });
+ * const r = await readProvenBody(req, { maxBytes: 4, key: null, from: "", windowMs: 60_000 });
+ * assert.equal(r.ok, false);
+ * if (!r.ok) assert.equal(r.status, 413);
+ * ```
+ */
+export async function readProvenBody(
+  req: Request,
+  options: ProvenBodyOptions,
+): Promise<ProvenBody> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readLimited(req, options.maxBytes);
+  } catch (e) {
+    const ex = e instanceof RaftException
+      ? e
+      : RaftException.of(RaftError.EIO, e instanceof Error ? e.message : String(e));
+    const oversize = ex.code === RaftError.ERANGE;
+    return {
+      ok: false,
+      reason: oversize ? "oversize" : "malformed",
+      status: oversize ? 413 : 400,
+      code: RaftError.EINVAL,
+      message: ex.status.message,
+    };
+  }
+  if (options.key !== null) {
+    const why = await verifyCallProof(
+      options.key,
+      req.headers.get(AUTH_HEADER),
+      options.from,
+      bytes,
+      options.windowMs,
+    );
+    if (why !== null) {
+      return { ok: false, reason: "auth", status: 401, code: RaftError.EACCES, message: why };
+    }
+  }
+  return { ok: true, bytes };
 }
 
 function tooLarge(n: number, max: number): RaftException {

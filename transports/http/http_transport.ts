@@ -10,7 +10,7 @@
 import { RaftError, RaftException } from "../../src/errors/status.ts";
 import { flags } from "../../src/util/flags.ts";
 import type { CallOptions, Transport, TransportHandler } from "../transport.ts";
-import { AUTH_HEADER, FROM_HEADER, SharedKey, verifyCallProof } from "./auth.ts";
+import { FROM_HEADER, SharedKey } from "./auth.ts";
 import {
   type HttpTransportStats,
   newStats,
@@ -18,7 +18,7 @@ import {
   type TransportContext,
 } from "./context.ts";
 import { checkEndpoint } from "./endpoint.ts";
-import { errorResponse, httpStatusOf, postCall, readLimited } from "./http_call.ts";
+import { errorResponse, httpStatusOf, postCall, readProvenBody } from "./http_call.ts";
 import { asRaftException, InboundSession } from "./inbound.ts";
 import { FlushScheduler } from "./outbox.ts";
 import { PeerLink } from "./peer_link.ts";
@@ -294,40 +294,26 @@ export class HttpTransport implements Transport {
     if (this.#closed) {
       return errorResponse(503, RaftError.ESHUTDOWN, `Endpoint "${this.endpoint}" is closed`);
     }
-    const max = this.#settings.maxMessageBytes;
-    let body: Uint8Array;
-    try {
-      body = await readLimited(req, max);
-    } catch (e) {
-      const ex = asRaftException(e);
-      if (ex.code === RaftError.ERANGE) {
-        this.#stats.oversize++;
-        return errorResponse(413, RaftError.EINVAL, ex.status.message);
-      }
-      this.#stats.malformed++;
-      return errorResponse(400, RaftError.EINVAL, ex.status.message);
-    }
     const from = req.headers.get(FROM_HEADER) ?? "";
-    if (from !== "") {
-      const bad = checkEndpoint(from);
-      if (bad !== null) {
-        this.#stats.malformed++;
-        return errorResponse(400, RaftError.EINVAL, `Bad ${FROM_HEADER} header: ${bad}`);
-      }
+    const bad = from === "" ? null : checkEndpoint(from);
+    if (bad !== null) {
+      await req.body?.cancel().catch(() => {});
+      this.#stats.malformed++;
+      return errorResponse(400, RaftError.EINVAL, `Bad ${FROM_HEADER} header: ${bad}`);
     }
-    if (this.#key !== null) {
-      const why = await verifyCallProof(
-        this.#key,
-        req.headers.get(AUTH_HEADER),
-        from,
-        body,
-        this.#settings.authWindowMs,
-      );
-      if (why !== null) {
-        this.#stats.rejectedAuth++;
-        return errorResponse(401, RaftError.EACCES, why);
-      }
+    const read = await readProvenBody(req, {
+      maxBytes: this.#settings.maxMessageBytes,
+      key: this.#key,
+      from,
+      windowMs: this.#settings.authWindowMs,
+    });
+    if (!read.ok) {
+      if (read.reason === "oversize") this.#stats.oversize++;
+      else if (read.reason === "auth") this.#stats.rejectedAuth++;
+      else this.#stats.malformed++;
+      return errorResponse(read.status, read.code, read.message);
     }
+    const body = read.bytes;
     try {
       const response = await this.#runCall(from, body);
       return new Response(response as Uint8Array<ArrayBuffer>, {

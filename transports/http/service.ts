@@ -11,8 +11,8 @@ import { RaftError, RaftException } from "../../src/errors/status.ts";
 import { CLI_VERBS, handleCliRequest } from "../../src/node/cli_service.ts";
 import { NodeManager } from "../../src/node/node_manager.ts";
 import { findService, isWildcardHost, registerService } from "../../src/node/service_registry.ts";
-import { AUTH_HEADER, SharedKey, verifyCallProof } from "./auth.ts";
-import { errorResponse, httpStatusOf, readLimited } from "./http_call.ts";
+import { SharedKey } from "./auth.ts";
+import { errorResponse, httpStatusOf, readProvenBody } from "./http_call.ts";
 import { HttpTransport, type HttpTransportOptions } from "./http_transport.ts";
 import { type AnyHono, isServing, servedPortOf } from "./registry.ts";
 import { mountTransport } from "./routes.ts";
@@ -121,23 +121,14 @@ export class RaftService {
     if (!(CLI_VERBS as readonly string[]).includes(verb)) {
       return errorResponse(404, RaftError.EINVAL, `Unknown CLI verb "${verb}"`);
     }
-    let bytes: Uint8Array;
-    try {
-      bytes = await readLimited(req, this.#transport?.maxMessageBytes ?? 1024 * 1024);
-    } catch (e) {
-      const ex = asRaftException(e);
-      return errorResponse(ex.code === RaftError.ERANGE ? 413 : 400, RaftError.EINVAL, ex.message);
-    }
-    if (this.#key !== null) {
-      const why = await verifyCallProof(
-        this.#key,
-        req.headers.get(AUTH_HEADER),
-        "",
-        bytes,
-        this.#options.authWindowMs ?? 60_000,
-      );
-      if (why !== null) return errorResponse(401, RaftError.EACCES, why);
-    }
+    const read = await readProvenBody(req, {
+      maxBytes: this.#transport?.maxMessageBytes ?? 1024 * 1024,
+      key: this.#key,
+      from: "",
+      windowMs: this.#options.authWindowMs ?? 60_000,
+    });
+    if (!read.ok) return errorResponse(read.status, read.code, read.message);
+    const bytes = read.bytes;
     let body: unknown;
     try {
       body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));

@@ -8,8 +8,8 @@
 import type { NodeStatus } from "../../src/node/options.ts";
 import { RaftError, RaftException } from "../../src/errors/status.ts";
 import { isFlagName, setFlag } from "../../src/util/flags.ts";
-import { AUTH_HEADER, SharedKey, verifyCallProof } from "./auth.ts";
-import { errorResponse, readLimited } from "./http_call.ts";
+import { SharedKey } from "./auth.ts";
+import { errorResponse, readProvenBody } from "./http_call.ts";
 import { asRaftException } from "./inbound.ts";
 import { chooseFormat, escapeHtml, htmlPage, htmlResponse, textResponse } from "./pages/html.ts";
 import { flagJson, flagsHtml, flagsJson, flagsText } from "./pages/flags_page.ts";
@@ -170,19 +170,18 @@ class FlagGuard {
       await req.body?.cancel().catch(() => {});
       return fail(403, RaftError.EACCES, `Cannot set a flag from another origin (${origin})`);
     }
-    let bytes: Uint8Array;
-    try {
-      bytes = await readLimited(req, MAX_FLAG_BODY);
-    } catch (e) {
-      const ex = asRaftException(e);
-      return fail(ex.code === RaftError.ERANGE ? 413 : 400, RaftError.EINVAL, ex.message);
+    if (this.locked && this.#key === null) {
+      await req.body?.cancel().catch(() => {});
+      return fail(401, RaftError.EACCES, "The service's secret is empty: flags cannot be changed");
     }
-    if (this.locked) {
-      const why = this.#key === null
-        ? "The service's secret is empty: flags cannot be changed"
-        : await verifyCallProof(this.#key, req.headers.get(AUTH_HEADER), "", bytes, this.#windowMs);
-      if (why !== null) return fail(401, RaftError.EACCES, why);
-    }
+    const read = await readProvenBody(req, {
+      maxBytes: MAX_FLAG_BODY,
+      key: this.locked ? this.#key : null,
+      from: "",
+      windowMs: this.#windowMs,
+    });
+    if (!read.ok) return fail(read.status, read.code, read.message);
+    const bytes = read.bytes;
     const name = lastSegment(req.url);
     try {
       if (!isFlagName(name)) throw RaftException.of(RaftError.ENOENT, `Unknown flag "${name}"`);
