@@ -257,6 +257,27 @@ describe("follower reads", () => {
     }
   });
 
+  it("a leader that does not answer: ETIMEDOUT after the election timeout plus the drift", async () => {
+    const peers = peerIds(3, 8770);
+    const c = new Cluster("freads-timeout", peers);
+    try {
+      const leader = await startAll(c, peers);
+      const f = c.followers()[0]!;
+      await f.readIndex();
+      c.net.setDelay(60_000); // the call's request sits in the network
+      const started = Date.now();
+      const e = await rejectsWith(
+        withDeadline(f.readIndex(), PROMPT_MS, "an unanswered read"),
+        RaftError.ETIMEDOUT,
+      );
+      assert.ok(Date.now() - started >= 300 + 1000 - 50, "gave up before its timeout");
+      assert.match(e.message, new RegExp(`leader ${leader.peerKey}`));
+    } finally {
+      c.net.setDelay(0);
+      await c.stopAll();
+    }
+  });
+
   it("shutdown rejects a read still waiting for the leader's answer", async () => {
     const peers = peerIds(3, 8740);
     const c = new Cluster("freads-shut", peers);
