@@ -1,7 +1,8 @@
 /**
  * braft's `example/counter` client on webraft: `--threads` loops send `fetch_add` (and, for
  * the rest of `--add_percentage`, linearizable `GET /counter`) to the leader, found by trying
- * the peers of `--conf` and following `redirect`. Prints one progress line every second
+ * the peers of `--conf` and following `redirect` (with `--follower_reads`, GETs go to every peer
+ * in turn). Prints one progress line every second
  * (ops/s, p50/p99 latency, leader, errors) and a summary at the end.
  *
  * ```sh
@@ -25,6 +26,11 @@ const FLAGS = {
   duration: { type: "number", default: 0, help: "Seconds to run; 0 runs until Ctrl-C" },
   timeout_ms: { type: "int", default: 1000, help: "Timeout of each request" },
   log_each_request: { type: "bool", default: false, help: "Print every request's outcome" },
+  follower_reads: {
+    type: "bool",
+    default: false,
+    help: "Send GETs to every peer in turn, not the leader (servers run with --follower_reads)",
+  },
 } satisfies Record<string, FlagSpec>;
 
 const COMMAND = "deno run -A examples/counter/client.ts | bun examples/counter/client.ts";
@@ -87,6 +93,7 @@ async function main(): Promise<void> {
   let window = newStats();
   let leader: string | null = null;
   let nextPeer = 0;
+  let nextReader = 0;
   let stopped = false;
   let wake: () => void = () => {};
   const stoppedPromise = new Promise<void>((r) => wake = r);
@@ -102,7 +109,9 @@ async function main(): Promise<void> {
   /** One request; returns after success or one failed attempt. */
   const attempt = async (): Promise<void> => {
     const add = Math.random() * 100 < opts.add_percentage;
-    const target = pickTarget();
+    // a GET served by any peer (follower reads) says nothing of who leads
+    const anyPeer = !add && opts.follower_reads;
+    const target = anyPeer ? peers[nextReader++ % peers.length]! : pickTarget();
     const started = performance.now();
     let outcome: string;
     try {
@@ -125,7 +134,7 @@ async function main(): Promise<void> {
       };
       const ms = performance.now() - started;
       if (res.status === 200 && body.success === true) {
-        leader = target;
+        if (!anyPeer) leader = target;
         for (const s of [total, window]) {
           s.ok++;
           s.latencies.push(ms);
@@ -138,13 +147,13 @@ async function main(): Promise<void> {
         const next = typeof body.redirect === "string" && body.redirect !== target
           ? body.redirect
           : null;
-        leader = next;
+        if (!anyPeer) leader = next;
         outcome = `redirect from ${target} to ${next ?? "(unknown)"}`;
         if (next === null) await pause(100); // an election is going on
       } else {
         total.errors++;
         window.errors++;
-        leader = typeof body.redirect === "string" ? body.redirect : null;
+        if (!anyPeer) leader = typeof body.redirect === "string" ? body.redirect : null;
         outcome = `error from ${target}: HTTP ${res.status} ${body.error ?? JSON.stringify(body)}`;
         await pause(50);
       }

@@ -11,7 +11,9 @@
  * counter's HTTP API:
  *
  * - `POST /counter/fetch_add` `{"delta": n}` → `{"success": true, "value": <value before>}`;
- * - `GET /counter` → `{"success": true, "value": n}`, a linearizable read (ReadIndex);
+ * - `GET /counter` → `{"success": true, "value": n}`, a linearizable read (ReadIndex); with
+ *   `--follower_reads` a follower serves it too (it asks the leader for the read index and waits
+ *   for its own state machine to apply that far);
  * - on a node that is not the leader: 503 `{"success": false, "redirect": "host:port" | null}`;
  * - bad input: 400 `{"success": false, "error": "..."}`; a failed apply or read: 503 with
  *   `error`, `code` and `redirect`.
@@ -66,6 +68,11 @@ const FLAGS = {
     type: "bool",
     default: false,
     help: "Serve GET /counter from the leader lease when valid (no quorum round trip)",
+  },
+  follower_reads: {
+    type: "bool",
+    default: false,
+    help: "Serve GET /counter on followers too (read index asked of the leader), not a redirect",
   },
   clock_rate: {
     type: "number",
@@ -324,9 +331,11 @@ async function main(): Promise<void> {
   });
 
   app.get("/counter", async () => {
-    if (node === null || !fsm.isLeader()) return notLeader();
+    if (node === null || (!fsm.isLeader() && !opts.follower_reads)) return notLeader();
     try {
-      await node.readIndex(); // leadership confirmed by a quorum, applied up to the read index
+      // On the leader: leadership confirmed (quorum or lease), applied up to the read index. On
+      // a follower (--follower_reads): the leader's read index, applied here up to it.
+      await node.readIndex();
       return valueResponse(fsm.value);
     } catch (e) {
       return failed(e);
@@ -390,6 +399,7 @@ async function main(): Promise<void> {
     `serving http://${opts.ip}:${server.port} (conf "${opts.conf}", data ${dataPath}, ` +
       `election timeout ${opts.election_timeout_ms} ms` +
       (opts.enable_leader_lease ? ", leader lease" : "") +
+      (opts.follower_reads ? ", follower reads" : "") +
       (opts.clock_rate === 1 ? "" : `, clock rate ${opts.clock_rate}`) + ")",
   );
 }

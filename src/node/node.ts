@@ -25,6 +25,7 @@ import { fromStoredSnapshotMeta, LogManager } from "./log_manager.ts";
 import { SnapshotExecutor } from "./snapshot_executor.ts";
 import { findService } from "./service_registry.ts";
 import { NodeManager } from "./node_manager.ts";
+import { callReadIndex } from "./read_index_service.ts";
 import {
   type LeaderLeaseStatus,
   LeaseState,
@@ -67,6 +68,8 @@ interface ConfWaiter {
 interface ReadWaiter {
   resolve: (index: number) => void;
   reject: (e: RaftException) => void;
+  /** Resolve once this node applied the read index (a local read), not at confirmation. */
+  waitApply: boolean;
 }
 
 /**
@@ -133,6 +136,8 @@ export class Node {
   #confWaiters: ConfWaiter[] = [];
   #readSeq = 0;
   #readWaiters = new Map<number, ReadWaiter>();
+  /** Follower reads waiting for the leader's answer: each fails (and aborts its call) on stop. */
+  #forwardedReads = new Set<(e: RaftException) => void>();
   #appliedWaiters: Array<
     { index: number; resolve: () => void; reject: (e: RaftException) => void }
   > = [];
@@ -774,23 +779,99 @@ export class Node {
   // ------------------------------------------------------------------ reads
 
   /**
-   * A linearizable read barrier: resolves with a commit index once this node (the leader)
-   * has confirmed its leadership and applied at least that far. Read the state machine after.
+   * A linearizable read barrier: resolves with a read index once this node has applied at
+   * least that far; read the state machine after. The leader confirms its leadership (by a
+   * heartbeat quorum, or a valid lease) and takes its commit index. A follower or learner asks
+   * its leader for that index over the transport (a follower read, see
+   * `read_index_service.ts`) and then waits for its own state machine. A witness has no state
+   * machine data to read.
    *
-   * @returns The read index; rejects with EPERM (not leader, stepped down, node in ERROR or
-   *   down), also while a confirmed read waits for the apply.
+   * @returns The read index; rejects with EPERM (a witness, no leader known, not leader,
+   *   stepped down, node in ERROR or down — also while a read waits for the apply), or, on a
+   *   follower, with the leader's error or the call's (ETIMEDOUT after the election timeout
+   *   plus `maxClockDriftMs`, EHOSTUNREACH), its message naming the leader asked.
    */
   readIndex(): Promise<number> {
     const inactive = this.#inactiveStatus();
     if (inactive !== null) return Promise.reject(new RaftException(inactive));
+    if (this.#options.witness === true) {
+      return Promise.reject(
+        RaftException.of(
+          RaftError.EPERM,
+          `Cannot read on ${this.#describeId()}: a witness has no state machine data`,
+        ),
+      );
+    }
+    if (this.#core!.role() !== "leader") return this.#forwardRead(this.#core!);
+    return this.#confirmRead(true);
+  }
+
+  /**
+   * Leader only: a confirmed read index, without waiting for this node's own apply — what a
+   * follower read asks the leader for.
+   *
+   * @returns The read index; rejects with EPERM (not leader, stepped down, node in ERROR or
+   *   down).
+   * @internal
+   */
+  leaderReadIndex(): Promise<number> {
+    const inactive = this.#inactiveStatus();
+    if (inactive !== null) return Promise.reject(new RaftException(inactive));
+    return this.#confirmRead(false);
+  }
+
+  #confirmRead(waitApply: boolean): Promise<number> {
     const seq = ++this.#readSeq;
     const st = this.#core!.readIndex(seq, this.#leaseConfirmedByClock());
     if (!st.ok()) return Promise.reject(new RaftException(st));
     const p = new Promise<number>((resolve, reject) =>
-      this.#readWaiters.set(seq, { resolve, reject })
+      this.#readWaiters.set(seq, { resolve, reject, waitApply })
     );
     this.#drive();
     return p;
+  }
+
+  /** A follower read: the leader's read index, then this node's apply up to it. */
+  #forwardRead(core: RaftCore): Promise<number> {
+    const leader = core.leader();
+    if (leader === "") {
+      return Promise.reject(
+        RaftException.of(
+          RaftError.EPERM,
+          `Cannot read on ${this.#describeId()}: not leader and the leader is unknown`,
+        ),
+      );
+    }
+    const controller = new AbortController();
+    return new Promise<number>((resolve, reject) => {
+      const fail = (e: RaftException): void => {
+        controller.abort();
+        reject(e);
+      };
+      this.#forwardedReads.add(fail);
+      callReadIndex(
+        this.#manager!.transport,
+        PeerId.parse(leader).endpoint,
+        { g: this.groupId, peer: leader, term: core.term() },
+        // by then the leader has confirmed the read or stepped down (vote timeout, as braft)
+        { timeoutMs: this.#electionTimeoutMs + this.#maxClockDriftMs, signal: controller.signal },
+      ).then(
+        (r) => {
+          if (!this.#forwardedReads.delete(fail)) return; // already failed by a stop
+          this.waitApplied(r.index).then(() => resolve(r.index), reject);
+        },
+        (e: unknown) => {
+          if (!this.#forwardedReads.delete(fail)) return;
+          const code = e instanceof RaftException ? e.code : RaftError.EIO;
+          const why = e instanceof RaftException
+            ? e.status.message
+            : e instanceof Error
+            ? e.message
+            : String(e);
+          reject(RaftException.of(code, `Read index from leader ${leader} failed: ${why}`));
+        },
+      );
+    });
   }
 
   /**
@@ -1275,6 +1356,7 @@ export class Node {
       if (w === undefined) continue;
       this.#readWaiters.delete(rs.ctx as number);
       if (!rs.status.ok()) w.reject(new RaftException(rs.status));
+      else if (!w.waitApply) w.resolve(rs.index);
       else this.waitApplied(rs.index).then(() => w.resolve(rs.index), w.reject);
     }
   }
@@ -1473,6 +1555,9 @@ export class Node {
     this.#failWaiters(e);
     for (const w of this.#appliedWaiters.splice(0)) w.reject(e);
     for (const w of this.#leaderWaiters.splice(0)) w.reject(e);
+    const forwarded = [...this.#forwardedReads];
+    this.#forwardedReads.clear();
+    for (const fail of forwarded) fail(e);
   }
 
   // ------------------------------------------------------------------ errors and timers

@@ -11,6 +11,7 @@ import { RaftError, RaftException } from "../errors/status.ts";
 import type { CallOptions, Transport } from "../../transports/transport.ts";
 import { type FileRequest, FileService, parseFileRequest } from "./file_service.ts";
 import { CLI_CALL_TYPE, handleCliCall } from "./cli_service.ts";
+import { handleReadIndexCall, READ_INDEX_CALL_TYPE } from "./read_index_service.ts";
 
 /** What a node registered with a manager must handle. */
 export interface RoutedNode {
@@ -185,6 +186,7 @@ export class NodeManager {
       }
     }
     if (b.t === CLI_CALL_TYPE) return handleCliCall(this, b);
+    if (b.t === READ_INDEX_CALL_TYPE) return handleReadIndexCall(this, b);
     return Promise.reject(RaftException.of(RaftError.EINVAL, `Unknown call "${String(b.t)}"`));
   }
 }

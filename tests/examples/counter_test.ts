@@ -2,7 +2,8 @@
  * The counter example (examples/counter) as real processes, Deno and Bun mixed: fetch_add from
  * concurrent clients returns consistent previous values, GET is served by the leader only,
  * followers redirect, bad input is refused, the group survives a SIGKILLed leader, a restarted
- * node catches up, a restart loads the snapshot; `npm start`'s script runs and cleans up.
+ * node catches up, a restart loads the snapshot; with `--follower_reads` followers serve GET
+ * (and the client reads from every node); `npm start`'s script runs and cleans up.
  */
 
 import assert from "node:assert/strict";
@@ -15,6 +16,7 @@ import { test } from "node:test";
 import { cli } from "../../mod.ts";
 import {
   type AddOutcome,
+  bin,
   checkHistory,
   CounterCluster,
   fetchAdd,
@@ -237,6 +239,55 @@ test("counter: a deposed leader (SIGSTOP, then SIGCONT) never serves a stale GET
     assert.equal(checkHistory([...before, ...after], await valueOf(cluster)), null);
   } finally {
     for (const s of cluster.servers) if (s.alive()) process.kill(s.child.pid!, "SIGCONT");
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("counter --follower_reads: followers serve GET with every acknowledged add", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "webraft-counter-freads-"));
+  const cluster = await CounterCluster.start({
+    runtimes: ["deno", "bun", "deno"],
+    dir,
+    extraArgs: ["--follower_reads"],
+  });
+  try {
+    const all = () => cluster.servers.map((s) => s.endpoint);
+    const adds = await addMany(all, 30, 3);
+    assert.ok(adds.every((o) => o.kind === "ok"), "an add failed with a stable leader");
+    const value = adds.reduce((s, o) => s + o.delta, 0);
+    const followers: string[] = [];
+    for (const s of cluster.servers) {
+      // Every add was acknowledged before this read began: a 200 must include all of them.
+      const r = await until(`${s.endpoint} to serve a GET`, async () => {
+        const a = await get(s.endpoint);
+        return a.status === 200 ? a : null;
+      });
+      assert.deepEqual(r.body, { success: true, value }, `a stale read from ${s.endpoint}`);
+      if ((await raftStat(s.endpoint)).state === "FOLLOWER") followers.push(s.endpoint);
+    }
+    assert.equal(followers.length, 2, "both followers served the read");
+
+    // The client's --follower_reads sends GETs to every node in turn.
+    const client = spawn(bin("deno"), [
+      "run",
+      "-A",
+      join(ROOT, "examples", "counter", "client.ts"),
+      `--conf=${cluster.conf}`,
+      "--threads=2",
+      "--duration=2",
+      "--add_percentage=50",
+      "--follower_reads",
+    ], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } });
+    let out = "";
+    client.stdout!.on("data", (d) => out += d);
+    client.stderr!.on("data", (d) => out += d);
+    const code = await new Promise<number | string>((resolve) =>
+      client.once("exit", (c, sig) => resolve(c ?? sig ?? -1))
+    );
+    assert.equal(code, 0, out);
+    assert.match(out, /Summary: [1-9]\d* ok/);
+  } finally {
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -11,6 +11,8 @@
  *   "in" that operation forever.
  *
  * Clients dial each node's own port, not the partition proxy (clients are never cut off).
+ * With `followerReads` (servers run with `--follower_reads`) every GET goes to a random node,
+ * so most are served by followers.
  *
  * @module
  */
@@ -42,6 +44,8 @@ export interface ClientOptions {
   signal: AbortSignal;
   /** Uniform [0, 1) numbers (seeded) to choose operations and nodes. */
   random: () => number;
+  /** GETs go to any node (followers answer them), not to the believed leader. */
+  followerReads?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -69,10 +73,12 @@ export async function runClients(
     let leader: number | null = null; // public port
     while (!options.signal.aborted) {
       const nodes = cluster.nodes;
-      const stray = leader === null || options.random() < STRAY;
+      const isAdd = options.random() < 0.6;
+      // a GET to any node says nothing of who leads: `leader` is left as it is
+      const anyNode = !isAdd && options.followerReads === true;
+      const stray = anyNode || leader === null || options.random() < STRAY;
       const target: FaultNode = (stray ? undefined : cluster.byPublicPort(leader!)) ??
         nodes[Math.floor(options.random() * nodes.length)]!;
-      const isAdd = options.random() < 0.6;
       const input: CounterInput = isAdd ? { f: "add", delta: 1 } : { f: "get" };
       const op = history.invoke(proc, input);
       const r = await rawRequest(
@@ -86,7 +92,7 @@ export async function runClients(
       if (r.kind === "answer" && r.status === 200 && typeof r.body.value === "number") {
         op.ok(r.body.value);
         stats[kind].ok++;
-        leader = target.publicPort;
+        if (!anyNode) leader = target.publicPort;
         continue;
       }
       if (r.kind === "answer" && r.status !== 503) {
@@ -101,6 +107,10 @@ export async function runClients(
         op.info();
         stats[kind].info++;
         proc = nextProcess++;
+      }
+      if (anyNode) {
+        await sleep(50); // the next GET goes to another random node anyway
+        continue;
       }
       const redirect = r.kind === "answer" ? r.body.redirect : null;
       const port = typeof redirect === "string" ? Number(/:(\d+)$/.exec(redirect)?.[1]) : NaN;

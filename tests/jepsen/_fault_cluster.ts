@@ -30,6 +30,11 @@ export interface FaultClusterOptions {
   electionTimeoutMs: number;
   /** More server flags for node `i` (e.g. `--enable_leader_lease`, `--clock_rate=0.8`). */
   nodeArgs?: (i: number) => string[];
+  /**
+   * Servers run with `--follower_reads` (followers answer `GET /counter` too), so the leader
+   * is found by its `/raft_stat` state as well.
+   */
+  followerReads?: boolean;
 }
 
 /** The group under test. */
@@ -97,6 +102,7 @@ export class FaultCluster {
       `--conf=${this.conf}`,
       `--data_path=${join(this.#options.dir, String(node.publicPort))}`,
       `--election_timeout_ms=${this.#options.electionTimeoutMs}`,
+      ...(this.#options.followerReads ? ["--follower_reads"] : []),
       ...(this.#options.nodeArgs?.(node.index) ?? []),
     ];
     return new CounterServer(node.runtime, node.privatePort, args, {});
@@ -138,12 +144,19 @@ export class FaultCluster {
     node.paused = false;
   }
 
-  /** The index of a running, unpaused node answering `GET /counter` with 200, or null. */
+  /**
+   * The index of a running, unpaused node answering `GET /counter` with 200 (and, with
+   * follower reads, whose `/raft_stat` says LEADER), or null.
+   */
   async findLeader(): Promise<number | null> {
     const answers = await Promise.all(this.nodes.map(async (n) => {
       if (n.paused || !n.server.alive()) return false;
       const r = await rawRequest(n.privatePort, "GET", "/counter", null, 3_000);
-      return r.kind === "answer" && r.status === 200;
+      if (r.kind !== "answer" || r.status !== 200) return false;
+      if (!this.#options.followerReads) return true;
+      const stat = await rawRequest(n.privatePort, "GET", "/raft_stat?format=json", null, 3_000);
+      const nodes = stat.kind === "answer" ? stat.body.nodes : undefined;
+      return Array.isArray(nodes) && (nodes[0] as { state?: unknown })?.state === "LEADER";
     }));
     const i = answers.indexOf(true);
     return i < 0 ? null : i;

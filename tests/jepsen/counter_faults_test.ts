@@ -21,6 +21,11 @@
  * run, so CI covers both; `FAULT_LEASE=1|0` forces either; `FAULT_CLOCK_RATE=r` sets the rate
  * (below 0.5 with the lease, stale reads are expected: the test then shows it can fail). (Wall-clock jumps are not tested:
  * the library reads only the monotonic `performance.now()`.)
+ *
+ * Follower reads: with `FAULT_FOLLOWER_READS=1` the servers run with `--follower_reads` and every
+ * GET goes to a random node, so followers serve most reads (asking the leader for the read index,
+ * then waiting for their own apply); the same checkers judge the history. A second, shorter
+ * case does this in CI on Deno only (`FAULT_FOLLOWER_SECONDS`, default 20 s of faults).
  */
 
 import assert from "node:assert/strict";
@@ -48,15 +53,38 @@ function envNumber(name: string, fallback: number): number {
 }
 
 test("counter under faults (kill, pause, kill-all, partitions): the history is linearizable", async () => {
+  await runFaultTest({
+    seconds: envNumber("FAULT_SECONDS", 45),
+    followerReads: envNumber("FAULT_FOLLOWER_READS", 0) !== 0,
+  });
+});
+
+test(
+  "counter under faults with follower reads (GETs served by any node): the history is linearizable",
+  // one runtime is enough for CI: the servers are mixed either way
+  { skip: "Deno" in globalThis ? false : "runs on Deno only" },
+  async () => {
+    await runFaultTest({
+      seconds: envNumber("FAULT_FOLLOWER_SECONDS", 20),
+      followerReads: true,
+    });
+  },
+);
+
+async function runFaultTest(
+  options: { seconds: number; followerReads: boolean },
+): Promise<void> {
+  const { seconds, followerReads } = options;
   const seed = envNumber("FAULT_SEED", Math.floor(Math.random() * 2 ** 31));
-  const seconds = envNumber("FAULT_SECONDS", 45);
   const kinds = (process.env.FAULT_KINDS ?? "").split(",").filter((k) => k !== "") as Fault[];
   for (const k of kinds) {
     if (!FAULTS.includes(k)) throw new Error(`FAULT_KINDS: unknown "${k}" (${FAULTS.join(", ")})`);
   }
   const onDeno = "Deno" in globalThis;
   const runtimes: Runtime[] = onDeno ? ["deno", "bun", "deno"] : ["bun", "deno", "bun"];
-  const tag = `counter faults [${onDeno ? "deno" : "bun"}]`;
+  const tag = `counter faults [${onDeno ? "deno" : "bun"}${
+    followerReads ? ", follower reads" : ""
+  }]`;
   const lease = envNumber("FAULT_LEASE", onDeno ? 0 : 1) !== 0;
   const setup = prng(seed ^ 0x9e3779b9);
   const skewed = Math.floor(setup() * runtimes.length);
@@ -65,7 +93,9 @@ test("counter under faults (kill, pause, kill-all, partitions): the history is l
   console.log(
     `${tag}: FAULT_SEED=${seed} FAULT_SECONDS=${seconds}${
       kinds.length > 0 ? ` FAULT_KINDS=${kinds.join(",")}` : ""
-    } servers ${runtimes.join(",")}; reads by ${lease ? "leader lease" : "ReadIndex"}; ` +
+    } servers ${runtimes.join(",")}; reads by ${lease ? "leader lease" : "ReadIndex"}${
+      followerReads ? " (FAULT_FOLLOWER_READS=1: GETs to any node)" : ""
+    }; ` +
       `node ${skewed}'s clock at rate ${rate}`,
   );
 
@@ -78,6 +108,7 @@ test("counter under faults (kill, pause, kill-all, partitions): the history is l
       runtimes,
       dir,
       electionTimeoutMs: ELECTION_TIMEOUT_MS,
+      followerReads,
       nodeArgs: (i) => [
         ...(lease ? ["--enable_leader_lease"] : []),
         ...(i === skewed ? [`--clock_rate=${rate}`] : []),
@@ -97,6 +128,7 @@ test("counter under faults (kill, pause, kill-all, partitions): the history is l
       clients: CLIENTS,
       signal: stop.signal,
       random: clientRandom,
+      followerReads,
     });
     clients.catch(() => {}); // awaited below; a client's error must not surface as unhandled first
     let faults;
@@ -164,4 +196,4 @@ test("counter under faults (kill, pause, kill-all, partitions): the history is l
     await cluster.stop();
     if (passed) rmSync(keep, { recursive: true, force: true });
   }
-});
+}
