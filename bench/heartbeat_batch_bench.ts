@@ -99,7 +99,9 @@ for (let g = 0; g < GROUPS; g++) {
 console.log(`${GROUPS} groups × 3 nodes started in ${(performance.now() - t0).toFixed(0)} ms`);
 
 async function quiet(): Promise<void> {
-  for (let i = 0; i < 3; i++) {
+  // Until a round passes with nothing sent: every answer of this tick has arrived.
+  for (let i = 0, sent = -1; i < 3 || sent !== net.stats.sent; i++) {
+    sent = net.stats.sent;
     await new Promise((r) => setTimeout(r, 1));
     await net.idle();
   }

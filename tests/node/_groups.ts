@@ -79,7 +79,9 @@ export class Groups {
 
   /** Lets every message and answer of the current tick arrive (no timer fires meanwhile). */
   async quiet(): Promise<void> {
-    for (let i = 0; i < 3; i++) {
+    // Until a round passes with nothing sent: every answer of this tick has arrived.
+    for (let i = 0, sent = -1; i < 3 || sent !== this.net.stats.sent; i++) {
+      sent = this.net.stats.sent;
       await new Promise((r) => setTimeout(r, 1));
       await this.net.idle();
     }
