@@ -15,6 +15,7 @@ import { Node } from "../src/node/node.ts";
 import { StateMachine } from "../src/node/state_machine.ts";
 import type { Iterator } from "../src/node/iterator.ts";
 import { ManualClock } from "../src/util/clock.ts";
+import { Status } from "../src/errors/status.ts";
 import { MemoryNetwork } from "../transports/memory/memory_network.ts";
 
 const GROUPS = Number(process.argv[2] ?? 1000);
@@ -25,7 +26,7 @@ const HEARTBEAT_TICKS = 2;
 
 class NullFsm extends StateMachine {
   onApply(iter: Iterator): void {
-    for (; iter.valid(); iter.next()) iter.done()?.run();
+    for (; iter.valid(); iter.next()) iter.done()?.run(Status.OK());
   }
 }
 
