@@ -119,6 +119,15 @@ export function encodeHeartbeatBatch(envelopes: readonly MessageEnvelope[]): Uin
  * @param frame The bytes received.
  * @returns The envelopes, as {@linkcode decodeMessage} would give for each message alone.
  * @throws {RaftException} EINVAL, saying what is malformed.
+ *
+ * @example
+ * ```ts
+ * import { decodeHeartbeatBatch, HEARTBEAT_BATCH_TAG } from "./heartbeat_batch.ts";
+ * import assert from "node:assert/strict";
+ * // No strings, no tuples: an empty batch.
+ * assert.deepEqual(decodeHeartbeatBatch(new Uint8Array([HEARTBEAT_BATCH_TAG, 1, 0, 0])), []);
+ * assert.throws(() => decodeHeartbeatBatch(new Uint8Array([HEARTBEAT_BATCH_TAG, 1, 0])));
+ * ```
  */
 export function decodeHeartbeatBatch(frame: Uint8Array): MessageEnvelope[] {
   if (!(frame instanceof Uint8Array) || frame.byteLength < 2) {
