@@ -5,7 +5,7 @@
  * @module
  */
 
-import { clearImmediate, setImmediate } from "node:timers";
+import { setImmediate } from "node:timers";
 import { decode, encode } from "cbor-x";
 import { decodeMessage, encodeMessage, type MessageEnvelope } from "../codec/message_codec.ts";
 import {
@@ -197,12 +197,6 @@ export class NodeManager {
     }
     bucket.push(envelope);
     this.#flushHandle ??= setImmediate(() => this.#flush());
-  }
-
-  /** Sends every waiting heartbeat now (one batch frame per endpoint, split if large). */
-  flush(): void {
-    if (this.#flushHandle !== null) clearImmediate(this.#flushHandle);
-    this.#flush();
   }
 
   #flush(): void {
