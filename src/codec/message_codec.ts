@@ -30,6 +30,8 @@ export interface MessageEnvelope {
   readonly message: Message;
   /** For InstallSnapshot: where to copy the snapshot's files from (`remote://host:port/id`). */
   readonly uri?: string;
+  /** The sender asks the receiver to quiesce (a heartbeat of an idle group). */
+  readonly quiesce?: boolean;
 }
 
 type FieldKind = "int" | "str" | "bool";

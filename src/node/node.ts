@@ -11,7 +11,7 @@ import { ENTRY_OVERHEAD_BYTES, EntryType, type LogEntry } from "../core/entry.ts
 import { jointIndex } from "../core/quorum.ts";
 import { RaftCore } from "../core/raft_core.ts";
 import type { Message, Ready, SoftState } from "../core/types.ts";
-import { encodeMessage, type MessageEnvelope } from "../codec/message_codec.ts";
+import type { MessageEnvelope } from "../codec/message_codec.ts";
 import { RaftError, RaftException, Status } from "../errors/status.ts";
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.ts";
 import { flags } from "../util/flags.ts";
@@ -1237,7 +1237,7 @@ export class Node {
         uri = this.#snapshotExecutor?.copyUri();
         if (uri === undefined) continue; // nothing to serve yet; the core retries
       }
-      manager.transport.send(endpoint, encodeMessage(this.groupId, m, uri));
+      manager.send(endpoint, this.groupId, m, uri);
     }
   }
 

@@ -5,8 +5,16 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { decode, encode } from "cbor-x";
-import { decodeMessage, type MessageEnvelope } from "../codec/message_codec.ts";
+import { decodeMessage, encodeMessage, type MessageEnvelope } from "../codec/message_codec.ts";
+import {
+  decodeHeartbeatBatch,
+  encodeHeartbeatBatch,
+  HEARTBEAT_BATCH_TAG,
+  isCoalescible,
+} from "../codec/heartbeat_batch.ts";
+import type { Message } from "../core/types.ts";
 import { RaftError, RaftException } from "../errors/status.ts";
 import type { CallOptions, Transport } from "../../transports/transport.ts";
 import { type FileRequest, FileService, parseFileRequest } from "./file_service.ts";
@@ -27,12 +35,20 @@ export interface RoutedNode {
   receive(envelope: MessageEnvelope): void;
 }
 
-/** Counters for what the manager could not deliver. */
+/** Counters for what the manager could not deliver, and for coalesced heartbeats. */
 export interface NodeManagerStats {
   /** Frames that failed to decode. */
   malformed: number;
-  /** Frames for a group or peer not served here. */
+  /** Frames (or heartbeat batch tuples) for a group or peer not served here. */
   unknownTarget: number;
+  /** Heartbeat batch frames sent (each carries the heartbeats of many groups). */
+  heartbeatFramesOut: number;
+  /** Heartbeats and heartbeat answers sent inside batch frames. */
+  heartbeatTuplesOut: number;
+  /** Heartbeat batch frames received that decoded. */
+  heartbeatFramesIn: number;
+  /** Heartbeats and heartbeat answers received inside batch frames. */
+  heartbeatTuplesIn: number;
 }
 
 const managers = new WeakMap<Transport, NodeManager>();
@@ -47,8 +63,18 @@ const managers = new WeakMap<Transport, NodeManager>();
 export class NodeManager {
   readonly transport: Transport;
   readonly fileService: FileService = new FileService();
-  readonly stats: NodeManagerStats = { malformed: 0, unknownTarget: 0 };
+  readonly stats: NodeManagerStats = {
+    malformed: 0,
+    unknownTarget: 0,
+    heartbeatFramesOut: 0,
+    heartbeatTuplesOut: 0,
+    heartbeatFramesIn: 0,
+    heartbeatTuplesIn: 0,
+  };
   #nodes = new Map<string, RoutedNode>();
+  /** Heartbeats (and their answers) waiting for the flush, by destination endpoint. */
+  #buckets = new Map<string, MessageEnvelope[]>();
+  #flushHandle: ReturnType<typeof setImmediate> | null = null;
 
   /**
    * The manager of a transport, created (and listening) on first use.
@@ -130,6 +156,74 @@ export class NodeManager {
   }
 
   /**
+   * Sends a raft message to another endpoint. Heartbeats and heartbeat answers wait in a
+   * bucket per endpoint and leave, with those of every other group, as one batch frame per
+   * endpoint on the next macrotask; anything else is sent at once as its own frame.
+   *
+   * The flush is a macrotask (not a microtask) so that it runs after every microtask chain
+   * started in this turn: all groups ticking in one timer callback, or all nodes answering
+   * one received batch, drive their Ready loops in microtasks, and their heartbeats all land
+   * in the same bucket before it is flushed.
+   *
+   * @param endpoint The receiver's endpoint.
+   * @param groupId The raft group.
+   * @param message The message.
+   * @param uri For InstallSnapshot: the copy URI of the snapshot's files.
+   */
+  send(endpoint: string, groupId: string, message: Message, uri?: string): void {
+    this.sendEnvelope(
+      endpoint,
+      uri === undefined ? { groupId, message } : { groupId, message, uri },
+    );
+  }
+
+  /**
+   * {@linkcode NodeManager.send} with every envelope field (such as `quiesce`).
+   *
+   * @param endpoint The receiver's endpoint.
+   * @param envelope The group, the message, and its envelope fields.
+   */
+  sendEnvelope(endpoint: string, envelope: MessageEnvelope): void {
+    if (!isCoalescible(envelope)) {
+      this.transport.send(
+        endpoint,
+        encodeMessage(envelope.groupId, envelope.message, envelope.uri),
+      );
+      return;
+    }
+    let bucket = this.#buckets.get(endpoint);
+    if (bucket === undefined) {
+      bucket = [];
+      this.#buckets.set(endpoint, bucket);
+    }
+    bucket.push(envelope);
+    this.#flushHandle ??= setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushHandle = null;
+    const buckets = this.#buckets;
+    this.#buckets = new Map();
+    for (const [endpoint, envelopes] of buckets) {
+      let frames: Uint8Array[];
+      try {
+        frames = encodeHeartbeatBatch(envelopes);
+      } catch {
+        // A field out of range (never made by the core): send each as its own frame.
+        for (const e of envelopes) {
+          this.transport.send(endpoint, encodeMessage(e.groupId, e.message, e.uri));
+        }
+        continue;
+      }
+      for (const frame of frames) {
+        this.stats.heartbeatFramesOut++;
+        this.transport.send(endpoint, frame);
+      }
+      this.stats.heartbeatTuplesOut += envelopes.length;
+    }
+  }
+
+  /**
    * Sends a snapshot file request to another endpoint.
    *
    * @param to The endpoint.
@@ -148,6 +242,10 @@ export class NodeManager {
   }
 
   #onFrame(frame: Uint8Array): void {
+    if (frame instanceof Uint8Array && frame[0] === HEARTBEAT_BATCH_TAG) {
+      this.#onBatch(frame);
+      return;
+    }
     let envelope: MessageEnvelope;
     try {
       envelope = decodeMessage(frame);
@@ -161,6 +259,26 @@ export class NodeManager {
       return;
     }
     node.receive(envelope);
+  }
+
+  #onBatch(frame: Uint8Array): void {
+    let envelopes: MessageEnvelope[];
+    try {
+      envelopes = decodeHeartbeatBatch(frame);
+    } catch {
+      this.stats.malformed++;
+      return;
+    }
+    this.stats.heartbeatFramesIn++;
+    this.stats.heartbeatTuplesIn += envelopes.length;
+    for (const envelope of envelopes) {
+      const node = this.#nodes.get(routeKey(envelope.groupId, envelope.message.to));
+      if (node === undefined) {
+        this.stats.unknownTarget++;
+        continue;
+      }
+      node.receive(envelope);
+    }
   }
 
   #onCall(request: Uint8Array): Promise<Uint8Array> {
