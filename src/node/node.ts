@@ -140,6 +140,8 @@ export class Node {
   #quiesceArmed = false;
   /** Follower: it quiesces once this index is applied (0: not waiting). */
   #quiesceAtApplied = 0;
+  /** Follower: the tick of its last `vote()` (its campaign waits for ticks: no quiescing). */
+  #voteTick = -Infinity;
   /** What the endpoint liveness tracker watches while this node is quiesced. */
   #livenessEntry: QuiescedNode | null = null;
   #driving = false;
@@ -705,6 +707,7 @@ export class Node {
     const st = this.resetElectionTimeoutMs(electionTimeoutMs ?? this.#electionTimeoutMs);
     if (!st.ok()) return st;
     this.#wake();
+    this.#voteTick = this.#tickNo;
     this.#core!.triggerVote();
     this.#drive();
     return Status.OK();
@@ -1702,9 +1705,11 @@ export class Node {
   #followQuiesce(core: RaftCore, m: Message): void {
     if (m.type !== "AppendEntries") return;
     const last = core.lastIndex();
+    // a vote() campaign starts within 2 election timeouts of ticks (T + the election delay)
+    const votePending = this.#tickNo - this.#voteTick <= 3 * TICKS_PER_ELECTION;
     const ok = this.#quiesceOn && this.#active() && core.role() === "follower" &&
       core.leader() === m.from && core.term() === m.term && m.commit === last &&
-      core.commitIndex() === last;
+      core.commitIndex() === last && !votePending;
     if (!ok) {
       this.#wake();
       return;

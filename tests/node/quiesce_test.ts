@@ -266,4 +266,32 @@ describe("quiescence", () => {
       await s.c.stopAll();
     }
   });
+  for (const [lease, quiesced] of [[false, true], [true, true], [true, false]] as const) {
+    const what = `${quiesced ? "a quiesced" : "an active"} follower${lease ? " (lease on)" : ""}`;
+    it(`vote() on ${what} moves leadership to it`, async () => {
+      const port = 7160 + (lease ? 4 : 0) + (quiesced ? 0 : 2);
+      const s = await setup(`quiesce-vote-${port}`, port, { lease });
+      try {
+        const leader = await until(s, () => leaderOf(s), "leader");
+        await write(s, leader, "a");
+        if (quiesced) await until(s, () => allQuiesced(s), "quiesced group", 200);
+        const follower = s.c.followers()[0]!;
+        assert.ok(follower.vote(ELECTION_TIMEOUT_MS).ok());
+        // a heartbeat round later the leader's next quiesce heartbeat must not put it to sleep
+        const next = await until(
+          s,
+          () => {
+            const l = leaderOf(s);
+            return l !== undefined && l !== leader ? l : undefined;
+          },
+          "new leader",
+          400,
+        );
+        assert.ok(next.nodeId().equals(follower.nodeId()), `${next.nodeId()} leads`);
+        await write(s, next, "b");
+      } finally {
+        await s.c.stopAll();
+      }
+    });
+  }
 });
