@@ -480,7 +480,7 @@ export class Node {
     }
     const inactive = this.#inactiveStatus();
     if (inactive !== null) return fail(inactive.code, inactive.message);
-    this.#wakeIfLeader();
+    this.#wake();
     const data = toChunkChain(task.data);
     const bytes = data.length + ENTRY_OVERHEAD_BYTES;
     const overloaded = this.#overloaded(bytes);
@@ -681,7 +681,7 @@ export class Node {
     } catch (e) {
       return new Status(RaftError.EINVAL, (e as Error).message);
     }
-    this.#wakeIfLeader();
+    this.#wake();
     const st = this.#core!.transferLeader(
       target.isEmpty() || target.equals(ANY_PEER) ? "" : target.key(),
     );
@@ -798,7 +798,7 @@ export class Node {
     if (this.#snapshotExecutor === null) {
       throw RaftException.of(RaftError.EINVAL, "Snapshot is not supported");
     }
-    this.#wakeIfLeader();
+    this.#wake();
     await this.#snapshotExecutor.save();
   }
 
@@ -1098,13 +1098,21 @@ export class Node {
       learners: conf?.learners?.peers.map(String) ?? [],
       oldPeers: conf?.oldPeers?.peers.map(String) ?? [],
       leader: core?.leader() ?? "",
-      electionTimer: timer("election", this.#electionTimeoutMs, role === "follower"),
+      electionTimer: timer(
+        "election",
+        this.#electionTimeoutMs,
+        role === "follower" && !this.#quiesced,
+      ),
       voteTimer: timer(
         "vote",
         this.#electionTimeoutMs + this.#maxClockDriftMs,
         role === "candidate",
       ),
-      stepdownTimer: timer("stepdown", this.#electionTimeoutMs, role === "leader"),
+      stepdownTimer: timer(
+        "stepdown",
+        this.#electionTimeoutMs,
+        role === "leader" && !this.#quiesced,
+      ),
       snapshotTimer: timer(
         "snapshot",
         (this.#options?.snapshotIntervalS ?? 3600) * 1000,
@@ -1695,7 +1703,10 @@ export class Node {
       this.#quiesceArmed = false;
       return;
     }
-    if (++this.#idleTicks >= TICKS_PER_ELECTION) this.#quiesceArmed = true;
+    if (++this.#idleTicks < TICKS_PER_ELECTION) return;
+    this.#quiesceArmed = true;
+    // a group of one sends no heartbeats to carry the flag
+    if (this.#core!.followers().length === 0) this.#quiesce();
   }
 
   /**
@@ -1747,11 +1758,6 @@ export class Node {
     this.#quiesced = false;
     this.#leaveLiveness();
     if (this.#active()) this.#startTicking();
-  }
-
-  /** Wakes a quiesced leader for an API call that needs progress (a follower would fail it). */
-  #wakeIfLeader(): void {
-    if (this.#core?.isLeader()) this.#wake();
   }
 
   /**

@@ -7,7 +7,7 @@ import { NodeManager } from "../../src/node/node_manager.ts";
 import { TickSource } from "../../src/node/tick_source.ts";
 import { LeaseState } from "../../src/node/options.ts";
 import { ManualClock } from "../../src/util/clock.ts";
-import { applyStatus, Cluster, peerIds, withDeadline } from "./cluster.ts";
+import { applyStatus, Cluster, peerIds, RaftError, withDeadline } from "./cluster.ts";
 
 const ELECTION_TIMEOUT_MS = 1000; // 20 ticks, heartbeats every 2
 const TICK = ELECTION_TIMEOUT_MS / 20;
@@ -266,6 +266,45 @@ describe("quiescence", () => {
       await s.c.stopAll();
     }
   });
+  it("a single-node group quiesces too", async () => {
+    const clock = new ManualClock();
+    const peers = peerIds(1, 7170);
+    const c = new Cluster("quiesce-single", peers, { electionTimeoutMs: ELECTION_TIMEOUT_MS });
+    const s: Setup = { c, clock, peers };
+    try {
+      await c.start(peers[0]!, { extra: { clock, seed: 5, quiesce: true } });
+      const leader = await until(s, () => leaderOf(s), "leader");
+      await until(s, () => allQuiesced(s), "quiesced", 200);
+      assert.equal(TickSource.for(clock, TICK).running, false);
+      await write(s, leader, "a");
+      assert.deepEqual(c.fsm(peers[0]!).logs, ["a"]);
+      await until(s, () => allQuiesced(s), "quiesced again", 200);
+    } finally {
+      await c.stopAll();
+    }
+  });
+
+  it("an API call on a quiesced follower wakes it; the group settles back without an election", async () => {
+    const s = await setup("quiesce-followerapi", 7175, { lease: true });
+    try {
+      const leader = await until(s, () => leaderOf(s), "leader");
+      await write(s, leader, "a");
+      await until(s, () => allQuiesced(s), "quiesced group", 200);
+      const term = leader.term();
+      const follower = s.c.followers()[0]!;
+      const st = await applyStatus(follower, "nope");
+      assert.equal(st.code, RaftError.EPERM, "not leader");
+      assert.equal(follower.quiesced, false, "the call woke the follower");
+      assert.ok(follower.describe().electionTimer.includes("SCHEDULING"));
+      await ticks(s, 60);
+      await until(s, () => allQuiesced(s), "quiesced again", 400);
+      assert.ok(leader.isLeader());
+      assert.equal(leader.term(), term, "no new term");
+    } finally {
+      await s.c.stopAll();
+    }
+  });
+
   for (const [lease, quiesced] of [[false, true], [true, true], [true, false]] as const) {
     const what = `${quiesced ? "a quiesced" : "an active"} follower${lease ? " (lease on)" : ""}`;
     it(`vote() on ${what} moves leadership to it`, async () => {
