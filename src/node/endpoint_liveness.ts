@@ -29,6 +29,13 @@
  * many voters' endpoints that the rest is no quorum) is woken, and its usual timeouts run from
  * there (a follower elects after its election timeout).
  *
+ * Limits: liveness is per endpoint, not per node. A leader node that stops while its process
+ * lives on hands over with TimeoutNow (shutdown, ERROR); should that one frame be lost while
+ * other groups keep the endpoint talking, the other followers stay quiesced until a message or
+ * an API call reaches them. Every replica of a group should have the same `quiesce` setting: a
+ * follower without it keeps ticking after the leader quiesced, times out, and its pre-vote
+ * wakes the group (no harm, but no quiet either).
+ *
  * ## PING frame
  *
  * The CBOR map `{ t: "ping" }` (8 bytes: `a1 61 74 64 70 69 6e 67`). A message frame starts

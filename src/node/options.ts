@@ -115,7 +115,8 @@ export interface NodeOptions {
    * progress, or the silence of the leader's endpoint (the process pings each remote endpoint
    * once per heartbeat interval while some group depends on it) wakes the group. Meant for
    * processes serving many groups. A quiesced leader's lease runs out in real time, so lease
-   * reads fall back to ReadIndex, which wakes the group.
+   * reads fall back to ReadIndex, which wakes the group. Give every replica of a group the
+   * same setting.
    */
   quiesce?: boolean;
 }
