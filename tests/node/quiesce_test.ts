@@ -2,12 +2,13 @@
 // the per-endpoint PINGs remain), wakes on writes, and notices a silent leader endpoint.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Node } from "../../src/node/node.ts";
+import { Node } from "../../src/node/node.ts";
+import { MemoryNetwork } from "../../transports/memory/memory_network.ts";
 import { NodeManager } from "../../src/node/node_manager.ts";
 import { TickSource } from "../../src/node/tick_source.ts";
 import { LeaseState } from "../../src/node/options.ts";
 import { ManualClock } from "../../src/util/clock.ts";
-import { applyStatus, Cluster, peerIds, RaftError, withDeadline } from "./cluster.ts";
+import { applyStatus, Cluster, MockFsm, peerIds, RaftError, withDeadline } from "./cluster.ts";
 
 const ELECTION_TIMEOUT_MS = 1000; // 20 ticks, heartbeats every 2
 const TICK = ELECTION_TIMEOUT_MS / 20;
@@ -302,6 +303,62 @@ describe("quiescence", () => {
       assert.equal(leader.term(), term, "no new term");
     } finally {
       await s.c.stopAll();
+    }
+  });
+
+  it("many idle groups on three endpoints cost PINGs per endpoint pair, not per group", async () => {
+    const clock = new ManualClock();
+    const net = new MemoryNetwork({ seed: 3 });
+    const peers = peerIds(3, 7180);
+    const conf = peers.map(String).join(",");
+    const groups = 20;
+    const nodes: Node[] = [];
+    const settleNet = async () => {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 1));
+        await net.idle();
+      }
+    };
+    const managers = () =>
+      peers.map((p) => NodeManager.existing(net.transport(p.endpoint))?.liveness?.pingsSent ?? 0)
+        .reduce((a, b) => a + b, 0);
+    try {
+      for (let g = 0; g < groups; g++) {
+        for (const [i, p] of peers.entries()) {
+          const node = new Node(`many-${g}`, p);
+          await node.init({
+            fsm: new MockFsm(),
+            initialConf: conf,
+            logUri: `memory://quiesce-many/${g}/${i}/log`,
+            raftMetaUri: `memory://quiesce-many/${g}/${i}/meta`,
+            transport: net.transport(p.endpoint),
+            electionTimeoutMs: ELECTION_TIMEOUT_MS,
+            clock,
+            seed: g * 3 + i + 1,
+            quiesce: true,
+          });
+          nodes.push(node);
+        }
+      }
+      for (let t = 0; t < 2000 && !nodes.every((n) => n.quiesced); t++) {
+        clock.advance(TICK);
+        await settleNet();
+      }
+      assert.ok(nodes.every((n) => n.quiesced), "every group quiesced");
+      assert.equal(TickSource.for(clock, TICK).running, false);
+      const sent = net.stats.sent;
+      const pinged = managers();
+      for (let t = 0; t < 40; t++) {
+        clock.advance(TICK);
+        await settleNet();
+      }
+      const pings = managers() - pinged;
+      assert.equal(net.stats.sent - sent, pings, "only PINGs while idle");
+      // 3 endpoints: at most 6 directed pairs, one PING each per heartbeat interval (2 ticks)
+      assert.ok(pings > 0 && pings <= 6 * 21, `${pings} PINGs for ${groups} groups`);
+    } finally {
+      for (const n of nodes) await n.shutdown();
+      await net.close();
     }
   });
 
