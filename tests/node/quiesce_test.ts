@@ -2,6 +2,7 @@
 // the per-endpoint PINGs remain), wakes on writes, and notices a silent leader endpoint.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { PeerId } from "../../src/conf/peer_id.ts";
 import { Node } from "../../src/node/node.ts";
 import { MemoryNetwork } from "../../transports/memory/memory_network.ts";
 import { NodeManager } from "../../src/node/node_manager.ts";
@@ -359,6 +360,36 @@ describe("quiescence", () => {
     } finally {
       for (const n of nodes) await n.shutdown();
       await net.close();
+    }
+  });
+
+  it("a group with a witness and a learner quiesces; adding the learner wakes it", async () => {
+    const clock = new ManualClock();
+    const [w, a, b, l] = peerIds(4, 7190);
+    const witness = PeerId.parse(`${w!.endpoint}:0:1`);
+    const voters = [witness, a!, b!];
+    const c = new Cluster("quiesce-witness", voters, { electionTimeoutMs: ELECTION_TIMEOUT_MS });
+    const s: Setup = { c, clock, peers: [witness, a!, b!, l!] };
+    try {
+      for (const [i, p] of voters.entries()) {
+        await c.start(p, { extra: { clock, seed: i + 1, quiesce: true, witness: p.isWitness } });
+      }
+      const leader = await until(s, () => leaderOf(s), "leader");
+      await write(s, leader, "a");
+      await until(s, () => allQuiesced(s), "quiesced group", 200);
+      await c.start(l!, { emptyPeers: true, extra: { clock, seed: 9, quiesce: true } });
+      const added = leader.addLearner(l!);
+      assert.equal(leader.quiesced, false, "addLearner woke the leader");
+      let done = false;
+      added.then(() => (done = true), () => (done = true));
+      await until(s, () => (done ? true : undefined), "learner added");
+      await added;
+      await write(s, leader, "b");
+      await until(s, () => allQuiesced(s), "quiesced with the learner", 400);
+      assert.deepEqual(c.fsm(l!).logs, ["a", "b"]);
+      assert.deepEqual(c.fsm(witness).logs, []);
+    } finally {
+      await c.stopAll();
     }
   });
 
