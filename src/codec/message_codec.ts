@@ -3,7 +3,7 @@
  * payloads as raw bytes (decoded as zero-copy views of the frame).
  *
  * Frame: `u8 version (1) | u32 BE header length | CBOR header | payload bytes…`.
- * The header is `{ g: groupId, m: message }` where each entry of an AppendEntries is
+ * The header is `{ g: groupId, m: message, u?: uri, q?: true }` where each entry of an AppendEntries is
  * `[index, term, type, payloadLength, configuration?]` and the payloads follow in order.
  *
  * Decoding validates every field: a malformed frame throws a `RaftException` (EINVAL) that
@@ -30,7 +30,10 @@ export interface MessageEnvelope {
   readonly message: Message;
   /** For InstallSnapshot: where to copy the snapshot's files from (`remote://host:port/id`). */
   readonly uri?: string;
-  /** The sender asks the receiver to quiesce (a heartbeat of an idle group). */
+  /**
+   * The leader stops ticking its group after this heartbeat; a follower that accepted it may
+   * stop ticking too (quiescence). Encoded as `q: true` in the header, only when set.
+   */
   readonly quiesce?: boolean;
 }
 
@@ -81,6 +84,7 @@ const OPTIONAL: Partial<Record<Message["type"], Record<string, FieldKind>>> = {
  * @param groupId The raft group.
  * @param message The message.
  * @param uri For InstallSnapshot: the copy URI of the snapshot's files.
+ * @param quiesce Flag the frame as the leader's last heartbeat before it quiesces.
  * @returns The frame bytes.
  *
  * @example
@@ -91,7 +95,12 @@ const OPTIONAL: Partial<Record<Message["type"], Record<string, FieldKind>>> = {
  * assert.equal(decodeMessage(frame).message.term, 3);
  * ```
  */
-export function encodeMessage(groupId: string, message: Message, uri?: string): Uint8Array {
+export function encodeMessage(
+  groupId: string,
+  message: Message,
+  uri?: string,
+  quiesce?: boolean,
+): Uint8Array {
   const payloads: Uint8Array[] = [];
   let body: Record<string, unknown> = { ...message };
   if (message.type === "AppendEntries") {
@@ -105,9 +114,10 @@ export function encodeMessage(groupId: string, message: Message, uri?: string): 
   } else if (message.type === "InstallSnapshot") {
     body = { ...body, meta: snapshotMetaToRecord(message.meta) };
   }
-  const header = encode(
-    uri === undefined ? { g: groupId, m: body } : { g: groupId, m: body, u: uri },
-  ) as Uint8Array;
+  const head: Record<string, unknown> = { g: groupId, m: body };
+  if (uri !== undefined) head.u = uri;
+  if (quiesce === true) head.q = true;
+  const header = encode(head) as Uint8Array;
   const payloadBytes = payloads.reduce((n, p) => n + p.byteLength, 0);
   const frame = new Uint8Array(PREFIX + header.byteLength + payloadBytes);
   frame[0] = VERSION;
@@ -177,9 +187,15 @@ export function decodeMessage(frame: Uint8Array): MessageEnvelope {
     throw bad(`frame has ${frame.byteLength - offset} trailing bytes`);
   }
   const message = out as unknown as Message;
-  if (header.u === undefined) return { groupId: header.g, message };
+  if (header.q !== undefined && typeof header.q !== "boolean") throw bad("q must be a boolean");
+  const quiesce = header.q === true;
+  if (header.u === undefined) {
+    return quiesce ? { groupId: header.g, message, quiesce } : { groupId: header.g, message };
+  }
   if (typeof header.u !== "string" || header.u.length > 4096) throw bad("uri must be a string");
-  return { groupId: header.g, message, uri: header.u };
+  return quiesce
+    ? { groupId: header.g, message, uri: header.u, quiesce }
+    : { groupId: header.g, message, uri: header.u };
 }
 
 function decodeEntryRow(row: unknown, i: number, frame: Uint8Array, offset: number): LogEntry {

@@ -13,7 +13,7 @@ import { RaftCore } from "../core/raft_core.ts";
 import type { Message, Ready, SoftState } from "../core/types.ts";
 import type { MessageEnvelope } from "../codec/message_codec.ts";
 import { RaftError, RaftException, Status } from "../errors/status.ts";
-import { type Clock, systemClock, type TimerHandle } from "../util/clock.ts";
+import { type Clock, systemClock } from "../util/clock.ts";
 import { flags } from "../util/flags.ts";
 import { Prng } from "../util/prng.ts";
 import { createLogStorage, createMetaStorage, createSnapshotStorage } from "../../storage/uri.ts";
@@ -26,6 +26,8 @@ import { SnapshotExecutor } from "./snapshot_executor.ts";
 import { findService } from "./service_registry.ts";
 import { NodeManager } from "./node_manager.ts";
 import { callReadIndex } from "./read_index_service.ts";
+import type { QuiescedNode } from "./endpoint_liveness.ts";
+import { TickSource } from "./tick_source.ts";
 import {
   type LeaderLeaseStatus,
   LeaseState,
@@ -129,7 +131,22 @@ export class Node {
   #electionTimeoutMs = 1000;
   // braft max_clock_drift_ms, changed with the election timeout (resetElectionTimeoutMs)
   #maxClockDriftMs = 1000;
-  #tickTimer: TimerHandle | null = null;
+  /** The shared tick source this node is subscribed to, or `null` while it does not tick. */
+  #tickSource: TickSource | null = null;
+  readonly #onTick = (): void => this.#tick();
+  // Quiescence (see endpoint_liveness.ts for the design and the safety argument).
+  #quiesceOn = false;
+  #quiesced = false;
+  /** Leader: consecutive ticks its group was idle enough to quiesce. */
+  #idleTicks = 0;
+  /** Leader: its next heartbeat round carries `quiesce`, then it stops ticking. */
+  #quiesceArmed = false;
+  /** Follower: it quiesces once this index is applied (0: not waiting). */
+  #quiesceAtApplied = 0;
+  /** Follower: the tick of its last `vote()` (its campaign waits for ticks: no quiescing). */
+  #voteTick = -Infinity;
+  /** What the endpoint liveness tracker watches while this node is quiesced. */
+  #livenessEntry: QuiescedNode | null = null;
   #driving = false;
   #driveQueued = false;
   #pending = new Map<number, Pending>();
@@ -259,7 +276,7 @@ export class Node {
       throw e;
     }
     this.#state = NodeState.FOLLOWER;
-    this.#scheduleTick();
+    this.#startTicking();
     this.#snapshotExecutor?.start();
     this.#drive();
   }
@@ -340,6 +357,7 @@ export class Node {
     );
     this.#heartbeatTick = heartbeatTick;
     this.#leaseOn = options.enableLeaderLease ?? flags.raft_enable_leader_lease;
+    this.#quiesceOn = options.quiesce ?? false;
     this.#tickAt[1] = this.#clock.now(); // the core's ticks start at 1
     this.#core = new RaftCore({
       id: this.#peer.key(),
@@ -467,6 +485,7 @@ export class Node {
     }
     const inactive = this.#inactiveStatus();
     if (inactive !== null) return fail(inactive.code, inactive.message);
+    this.#wake();
     const data = toChunkChain(task.data);
     const bytes = data.length + ENTRY_OVERHEAD_BYTES;
     const overloaded = this.#overloaded(bytes);
@@ -615,6 +634,7 @@ export class Node {
   #proposeConf(peers: Configuration, learners?: Configuration): Promise<void> {
     const core = this.#core!;
     if (!core.isLeader()) return Promise.reject(RaftException.of(RaftError.EPERM, "Not leader"));
+    this.#wake();
     const st = core.proposeConfChange(learners === undefined ? { peers } : { peers, learners });
     if (!st.ok()) return Promise.reject(new RaftException(st));
     return new Promise<void>((resolve, reject) => {
@@ -640,6 +660,7 @@ export class Node {
       return new Status(RaftError.EINVAL, (e as Error).message);
     }
     if (conf.isEmpty()) return new Status(RaftError.EINVAL, "new_peers is empty");
+    this.#wake();
     const current = this.#core!.configuration();
     if (conf.equals(current.peers) && (current.oldPeers?.isEmpty() ?? true)) return Status.OK();
     const st = this.#core!.resetPeers(conf);
@@ -665,6 +686,7 @@ export class Node {
     } catch (e) {
       return new Status(RaftError.EINVAL, (e as Error).message);
     }
+    this.#wake();
     const st = this.#core!.transferLeader(
       target.isEmpty() || target.equals(ANY_PEER) ? "" : target.key(),
     );
@@ -689,6 +711,8 @@ export class Node {
     }
     const st = this.resetElectionTimeoutMs(electionTimeoutMs ?? this.#electionTimeoutMs);
     if (!st.ok()) return st;
+    this.#wake();
+    this.#voteTick = this.#tickNo;
     this.#core!.triggerVote();
     this.#drive();
     return Status.OK();
@@ -715,6 +739,7 @@ export class Node {
       }
       this.#setElectionTimeout(electionTimeoutMs);
       this.#maxClockDriftMs = maxClockDriftMs;
+      this.#wake();
       return Status.OK();
     }
     const bound = this.#electionTimeoutMs + this.#maxClockDriftMs;
@@ -726,6 +751,7 @@ export class Node {
     }
     this.#setElectionTimeout(electionTimeoutMs);
     this.#maxClockDriftMs = bound - electionTimeoutMs;
+    this.#wake();
     return Status.OK();
   }
 
@@ -754,6 +780,10 @@ export class Node {
   #setElectionTimeout(ms: number): void {
     this.#electionTimeoutMs = ms;
     this.#tickMs = Math.max(1, ms / TICKS_PER_ELECTION);
+    if (this.#tickSource !== null && this.#tickSource.periodMs !== this.#tickMs) {
+      this.#stopTicking(); // another period: another shared source
+      this.#startTicking();
+    }
   }
 
   // ------------------------------------------------------------------ snapshots
@@ -773,6 +803,7 @@ export class Node {
     if (this.#snapshotExecutor === null) {
       throw RaftException.of(RaftError.EINVAL, "Snapshot is not supported");
     }
+    this.#wake();
     await this.#snapshotExecutor.save();
   }
 
@@ -794,6 +825,7 @@ export class Node {
   readIndex(): Promise<number> {
     const inactive = this.#inactiveStatus();
     if (inactive !== null) return Promise.reject(new RaftException(inactive));
+    this.#wake();
     if (this.#options.witness === true) {
       return Promise.reject(
         RaftException.of(
@@ -817,6 +849,7 @@ export class Node {
   leaderReadIndex(): Promise<number> {
     const inactive = this.#inactiveStatus();
     if (inactive !== null) return Promise.reject(new RaftException(inactive));
+    this.#wake();
     return this.#confirmRead(false);
   }
 
@@ -911,12 +944,14 @@ export class Node {
 
   /** Refuses new user entries from now on (writes get EREADONLY). */
   enterReadonlyMode(): void {
+    this.#wake();
     this.#core?.setReadonly(true);
     this.#drive();
   }
 
   /** Accepts user entries again. */
   leaveReadonlyMode(): void {
+    this.#wake();
     this.#core?.setReadonly(false);
     this.#drive();
   }
@@ -1145,13 +1180,21 @@ export class Node {
       learners: conf?.learners?.peers.map(String) ?? [],
       oldPeers: conf?.oldPeers?.peers.map(String) ?? [],
       leader: core?.leader() ?? "",
-      electionTimer: timer("election", this.#electionTimeoutMs, role === "follower"),
+      electionTimer: timer(
+        "election",
+        this.#electionTimeoutMs,
+        role === "follower" && !this.#quiesced,
+      ),
       voteTimer: timer(
         "vote",
         this.#electionTimeoutMs + this.#maxClockDriftMs,
         role === "candidate",
       ),
-      stepdownTimer: timer("stepdown", this.#electionTimeoutMs, role === "leader"),
+      stepdownTimer: timer(
+        "stepdown",
+        this.#electionTimeoutMs,
+        role === "leader" && !this.#quiesced,
+      ),
       snapshotTimer: timer(
         "snapshot",
         (this.#options?.snapshotIntervalS ?? 3600) * 1000,
@@ -1185,6 +1228,7 @@ export class Node {
         consecutiveErrorTimes: Math.max(0, Math.floor(f.silentTicks / this.#heartbeatTick) - 1),
         lastContactMs: Math.max(0, f.silentTicks) * this.#tickMs,
       })),
+      quiesced: this.#quiesced,
     };
   }
 
@@ -1200,6 +1244,9 @@ export class Node {
     const core = this.#core;
     if (core === null || !this.#active()) return;
     const m = envelope.message;
+    const quiesceHeartbeat = envelope.quiesce === true && m.type === "AppendEntries" &&
+      m.heartbeat;
+    if (!quiesceHeartbeat && !this.#quiet(core, m)) this.#wake();
     if (
       m.type === "InstallSnapshot" &&
       this.#snapshotExecutor?.interceptInstall(core, { ...envelope, message: m })
@@ -1218,6 +1265,7 @@ export class Node {
       return;
     }
     if (ack !== null) this.#noteAck(ack);
+    if (quiesceHeartbeat) this.#followQuiesce(core, m);
     this.#drive();
   }
 
@@ -1229,6 +1277,15 @@ export class Node {
   #send(messages: readonly Message[]): void {
     const manager = this.#manager;
     if (manager === null) return;
+    // An armed leader flags its next heartbeat round, then quiesces once every follower got one.
+    let quiesce = this.#quiesceArmed &&
+      messages.some((m) => m.type === "AppendEntries" && m.heartbeat);
+    if (quiesce && !this.#canQuiesce()) {
+      this.#quiesceArmed = false;
+      this.#idleTicks = 0;
+      quiesce = false;
+    }
+    const flagged = quiesce ? new Set<string>() : null;
     for (const m of messages) {
       const endpoint = this.#endpointOf(m.to);
       if (endpoint === null) continue;
@@ -1237,7 +1294,17 @@ export class Node {
         uri = this.#snapshotExecutor?.copyUri();
         if (uri === undefined) continue; // nothing to serve yet; the core retries
       }
-      manager.send(endpoint, this.groupId, m, uri);
+      const q = flagged !== null && m.type === "AppendEntries" && m.heartbeat;
+      if (q) flagged.add(m.to);
+      manager.sendEnvelope(endpoint, {
+        groupId: this.groupId,
+        message: m,
+        ...(uri === undefined ? {} : { uri }),
+        ...(q ? { quiesce: true } : {}),
+      });
+    }
+    if (flagged !== null && this.#core!.followers().every((f) => flagged.has(f.id))) {
+      this.#quiesce();
     }
   }
 
@@ -1476,6 +1543,18 @@ export class Node {
     while (this.#appliedWaiters.length > 0 && this.#appliedWaiters[0]!.index <= index) {
       this.#appliedWaiters.shift()!.resolve();
     }
+    const at = this.#quiesceAtApplied;
+    if (at > 0 && index >= at) {
+      const core = this.#core;
+      if (
+        core !== null && core.role() === "follower" && core.commitIndex() === at &&
+        core.lastIndex() === at
+      ) {
+        this.#quiesce();
+      } else {
+        this.#quiesceAtApplied = 0;
+      }
+    }
   }
 
   // ------------------------------------------------------------------ admission control
@@ -1651,21 +1730,183 @@ export class Node {
     return this.#state === NodeState.SHUTTING || this.#state === NodeState.SHUTDOWN;
   }
 
-  #scheduleTick(): void {
-    this.#tickTimer = this.#clock.setTimer(() => {
-      this.#tickTimer = null;
-      if (!this.#active()) return;
-      this.#tickNo++;
-      this.#tickAt[this.#tickNo % TICK_HISTORY] = this.#clock.now();
-      this.#core!.tick();
-      this.#drive();
-      this.#scheduleTick();
-    }, this.#tickMs);
+  #startTicking(): void {
+    if (this.#tickSource !== null) return;
+    this.#tickSource = TickSource.for(this.#clock, this.#tickMs);
+    this.#tickSource.subscribe(this.#onTick);
+  }
+
+  #stopTicking(): void {
+    this.#tickSource?.unsubscribe(this.#onTick);
+    this.#tickSource = null;
+  }
+
+  #tick(): void {
+    if (!this.#active()) {
+      this.#stopTicking();
+      return;
+    }
+    this.#tickNo++;
+    this.#tickAt[this.#tickNo % TICK_HISTORY] = this.#clock.now();
+    this.#core!.tick();
+    if (this.#quiesceOn) this.#noteIdleTick();
+    this.#drive();
   }
 
   #clearTimers(): void {
-    if (this.#tickTimer !== null) this.#clock.clearTimer(this.#tickTimer);
-    this.#tickTimer = null;
+    this.#stopTicking();
+    this.#leaveLiveness();
+    this.#quiesced = false;
+  }
+
+  // ------------------------------------------------------------------ quiescence
+
+  /**
+   * Whether this leader's group is idle enough to quiesce: leading (not transferring) with its
+   * first entry applied, membership settled, nothing pending, everything committed and
+   * applied, and every follower caught up and heard from within two heartbeat intervals.
+   */
+  #canQuiesce(): boolean {
+    const core = this.#core;
+    if (core === null || this.#state !== NodeState.LEADER || !this.#leaderStarted) return false;
+    if (this.#soft.transferring || core.transferee() !== "") return false;
+    const last = core.lastIndex();
+    if (core.commitIndex() !== last || this.appliedIndex() !== last) return false;
+    if (
+      this.#pending.size > 0 || this.#pendingApplies > 0 || this.#readWaiters.size > 0 ||
+      this.#confWaiters.length > 0
+    ) {
+      return false;
+    }
+    const conf = core.configuration();
+    if (conf.oldPeers !== undefined && !conf.oldPeers.isEmpty()) return false;
+    const maxSilent = 2 * this.#heartbeatTick;
+    for (const f of core.followers()) {
+      if (f.match !== last || f.state === "snapshot" || f.silentTicks > maxSilent) return false;
+    }
+    return true;
+  }
+
+  /** Leader, after each tick: an election timeout of idle ticks arms the quiesce heartbeat. */
+  #noteIdleTick(): void {
+    if (!this.#canQuiesce()) {
+      this.#idleTicks = 0;
+      this.#quiesceArmed = false;
+      return;
+    }
+    if (++this.#idleTicks < TICKS_PER_ELECTION) return;
+    this.#quiesceArmed = true;
+    // a group of one sends no heartbeats to carry the flag
+    if (this.#core!.followers().length === 0) this.#quiesce();
+  }
+
+  /**
+   * A follower got a quiesce heartbeat: it quiesces if the sender is the leader it follows in
+   * its term and nothing is left to commit (or, once applied, to apply); else it ticks on.
+   */
+  #followQuiesce(core: RaftCore, m: Message): void {
+    if (m.type !== "AppendEntries") return;
+    const last = core.lastIndex();
+    // a vote() campaign starts within 2 election timeouts of ticks (T + the election delay)
+    const votePending = this.#tickNo - this.#voteTick <= 3 * TICKS_PER_ELECTION;
+    const ok = this.#quiesceOn && this.#active() && core.role() === "follower" &&
+      core.leader() === m.from && core.term() === m.term && m.commit === last &&
+      core.commitIndex() === last && !votePending;
+    if (!ok) {
+      this.#wake();
+      return;
+    }
+    if (this.appliedIndex() >= last) this.#quiesce();
+    else this.#quiesceAtApplied = last;
+  }
+
+  /**
+   * A message that must not wake the group: a leader's own heartbeat round answered by a
+   * caught-up follower (the answers to the quiesce heartbeat arrive after the leader quiesced).
+   */
+  #quiet(core: RaftCore, m: Message): boolean {
+    return m.type === "AppendEntriesResp" && m.heartbeat && m.success && core.isLeader() &&
+      m.term === core.term() && m.lastLogIndex >= core.lastIndex();
+  }
+
+  /** Stops ticking: the group is idle. */
+  #quiesce(): void {
+    this.#idleTicks = 0;
+    this.#quiesceArmed = false;
+    this.#quiesceAtApplied = 0;
+    if (this.#quiesced || !this.#active()) return;
+    this.#quiesced = true;
+    this.#stopTicking();
+    this.#joinLiveness();
+  }
+
+  /** Ticks again (synchronously) if quiesced, and restarts the idle count. */
+  #wake(): void {
+    this.#idleTicks = 0;
+    this.#quiesceArmed = false;
+    this.#quiesceAtApplied = 0;
+    if (!this.#quiesced) return;
+    this.#quiesced = false;
+    this.#leaveLiveness();
+    if (this.#active()) this.#startTicking();
+  }
+
+  /**
+   * Registers with the endpoint liveness tracker: a follower depends on its leader's endpoint,
+   * a leader on its voters' (a quorum of them, counting itself, must stay heard from) and
+   * pings every follower's endpoint so that they hear from it.
+   */
+  #joinLiveness(): void {
+    const core = this.#core;
+    const manager = this.#manager;
+    if (core === null || manager === null) return;
+    const own = this.#peer.endpoint;
+    const ping = new Set<string>();
+    const watch: string[] = [];
+    let needed = 0;
+    if (core.isLeader()) {
+      const conf = core.configuration();
+      const self = this.#peer.key();
+      let local = conf.peers.contains(this.#peer) ? 1 : 0;
+      for (const p of conf.peers) {
+        if (p.key() === self) continue;
+        if (p.endpoint === own) local++;
+        else watch.push(p.endpoint);
+      }
+      for (const f of core.followers()) {
+        const e = this.#endpointOf(f.id);
+        if (e !== null && e !== own) ping.add(e);
+      }
+      needed = Math.max(0, Math.floor(conf.peers.size / 2) + 1 - local);
+    } else {
+      const e = this.#endpointOf(core.leader());
+      if (e !== null && e !== own) {
+        ping.add(e);
+        watch.push(e);
+        needed = 1;
+      }
+    }
+    const heartbeatMs = this.#heartbeatTick * this.#tickMs;
+    this.#livenessEntry = {
+      ping: [...ping],
+      watch,
+      needed,
+      timeoutMs: this.#electionTimeoutMs,
+      heartbeatMs,
+      wake: () => this.#wake(),
+    };
+    manager.quiesced(this.#livenessEntry, this.#clock);
+  }
+
+  #leaveLiveness(): void {
+    if (this.#livenessEntry === null) return;
+    this.#manager?.unquiesced(this.#livenessEntry);
+    this.#livenessEntry = null;
+  }
+
+  /** Whether this node is quiesced (its group idle, no ticks; `NodeOptions.quiesce`). */
+  get quiesced(): boolean {
+    return this.#quiesced;
   }
 
   #active(): boolean {

@@ -20,6 +20,14 @@ import type { CallOptions, Transport } from "../../transports/transport.ts";
 import { type FileRequest, FileService, parseFileRequest } from "./file_service.ts";
 import { CLI_CALL_TYPE, handleCliCall } from "./cli_service.ts";
 import { handleReadIndexCall, READ_INDEX_CALL_TYPE } from "./read_index_service.ts";
+import {
+  EndpointLiveness,
+  isControlFrame,
+  isPingFrame,
+  PING_FRAME,
+  type QuiescedNode,
+} from "./endpoint_liveness.ts";
+import type { Clock } from "../util/clock.ts";
 
 /** What a node registered with a manager must handle. */
 export interface RoutedNode {
@@ -104,7 +112,7 @@ export class NodeManager {
   private constructor(transport: Transport) {
     this.transport = transport;
     transport.listen({
-      onFrame: (_from, frame) => this.#onFrame(frame),
+      onFrame: (from, frame) => this.#onFrameFrom(from, frame),
       onCall: (_from, request) => this.#onCall(request),
     });
   }
@@ -187,7 +195,7 @@ export class NodeManager {
     if (!isCoalescible(envelope)) {
       this.transport.send(
         endpoint,
-        encodeMessage(envelope.groupId, envelope.message, envelope.uri),
+        encodeMessage(envelope.groupId, envelope.message, envelope.uri, envelope.quiesce),
       );
       return;
     }
@@ -239,6 +247,45 @@ export class NodeManager {
     options?: CallOptions,
   ): Promise<Uint8Array> {
     return this.transport.call(to, encode({ g: groupId, ...request }) as Uint8Array, options);
+  }
+
+  // ------------------------------------------------------------------ endpoint liveness
+
+  #liveness: EndpointLiveness | null = null;
+
+  /** The liveness tracker of quiesced nodes, once a node has quiesced here (else `null`). */
+  get liveness(): EndpointLiveness | null {
+    return this.#liveness;
+  }
+
+  /**
+   * A node quiesced: ping the endpoints it depends on and wake it when they go silent.
+   *
+   * @param node What the tracker needs of the node.
+   * @param clock The node's clock (the first quiesced node's clock runs the tracker).
+   */
+  quiesced(node: QuiescedNode, clock: Clock): void {
+    this.#liveness ??= new EndpointLiveness(clock, (to) => this.transport.send(to, PING_FRAME));
+    this.#liveness.register(node);
+  }
+
+  /**
+   * A node woke (or stopped): stop watching it.
+   *
+   * @param node What was given to `quiesced`.
+   */
+  unquiesced(node: QuiescedNode): void {
+    this.#liveness?.unregister(node);
+  }
+
+  /** Any frame counts as a sign of life of its sender; PINGs carry nothing else. */
+  #onFrameFrom(from: string, frame: Uint8Array): void {
+    this.#liveness?.heard(from);
+    if (frame instanceof Uint8Array && isControlFrame(frame)) {
+      if (!isPingFrame(frame)) this.stats.malformed++;
+      return;
+    }
+    this.#onFrame(frame);
   }
 
   #onFrame(frame: Uint8Array): void {

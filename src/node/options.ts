@@ -107,6 +107,18 @@ export interface NodeOptions {
   clock?: Clock;
   /** Seed for election timeouts (default random). */
   seed?: number;
+  /**
+   * Quiescence (default false): once the group has been idle for an election timeout (all
+   * committed, applied and replicated, every follower heard from lately) the leader sends one
+   * last heartbeat flagged `quiesce` and stops ticking, and so do the followers that accept it:
+   * an idle group then costs no timers and no messages. Any message, any API call that needs
+   * progress, or the silence of the leader's endpoint (the process pings each remote endpoint
+   * once per heartbeat interval while some group depends on it) wakes the group. Meant for
+   * processes serving many groups. A quiesced leader's lease runs out in real time, so lease
+   * reads fall back to ReadIndex, which wakes the group. Give every replica of a group the
+   * same setting.
+   */
+  quiesce?: boolean;
 }
 
 /** Options of the free function `bootstrap()` (braft's `BootstrapOptions`). */
@@ -256,6 +268,8 @@ export interface NodeStatus {
   snapshotStatus: string;
   /** Leader only: the followers. */
   followers: PeerStatus[];
+  /** The node is quiesced: its group is idle and it does not tick (`NodeOptions.quiesce`). */
+  quiesced: boolean;
 }
 
 /** braft's `LeaderLeaseStatus` states. */

@@ -46,5 +46,6 @@ export function sampleStatus(): NodeStatus {
       consecutiveErrorTimes: 0,
       lastContactMs: 50,
     }],
+    quiesced: false,
   };
 }
