@@ -58,7 +58,7 @@ const MAX_FLAG_BODY = 64 * 1024;
  * seconds, 0 = off) and allow no scripts.
  *
  * `/raft_stat` JSON is `{ "nodes": [ … ] }`, one object per node with braft's field names:
- * `group_id`, `peer_id`, `state`, `readonly` (boolean), `term`, `conf_index`, `peers`,
+ * `group_id`, `peer_id`, `state`, `readonly` and `quiesced` (booleans), `term`, `conf_index`, `peers`,
  * `learners`, `old_peers` (arrays of peer ids), `leader` (`""` when unknown),
  * `election_timer`, `vote_timer`, `stepdown_timer`, `snapshot_timer`,
  * `storage: { first_index, last_index }`, `disk_index`, `known_applied_index`,

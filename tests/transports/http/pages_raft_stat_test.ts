@@ -19,6 +19,7 @@ const JSON_KEYS = [
   "peer_id",
   "state",
   "readonly",
+  "quiesced",
   "term",
   "conf_index",
   "peers",

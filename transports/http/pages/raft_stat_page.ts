@@ -42,6 +42,8 @@ export interface NodeStatJson {
   state: string;
   /** Readonly mode (braft prints 0 or 1). */
   readonly: boolean;
+  /** The group is idle and this node does not tick (`NodeOptions.quiesce`; 0 or 1 in text). */
+  quiesced: boolean;
   /** Current term. */
   term: number;
   /** Log index of the configuration in effect. */
@@ -121,6 +123,7 @@ export function statJson(s: NodeStatus): NodeStatJson {
     peer_id: s.peerId,
     state: s.state,
     readonly: s.readonly,
+    quiesced: s.quiesced,
     term: s.term,
     conf_index: s.confIndex,
     peers: [...s.peers],
@@ -164,6 +167,7 @@ function fieldLines(j: NodeStatJson): [string, string][] {
     ["peer_id", j.peer_id],
     ["state", j.state],
     ["readonly", j.readonly ? "1" : "0"],
+    ["quiesced", j.quiesced ? "1" : "0"],
     ["term", String(j.term)],
     ["conf_index", String(j.conf_index)],
     ["peers", j.peers.join(" ")],
@@ -195,6 +199,7 @@ export const STAT_FIELDS: readonly string[] = [
   "peer_id",
   "state",
   "readonly",
+  "quiesced",
   "term",
   "conf_index",
   "peers",
