@@ -27,7 +27,7 @@
 //     --json=FILE                   also write the JSON result to FILE
 //     --quick                       groups 1,100, idle 3 s, election timeout 1000 ms
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -76,7 +76,17 @@ function procStat(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "latin1"))[1];
-  return { cpu: (Number(f[11]) + Number(f[12])) / 100, rss: Number(rss) * 1024 };
+  const threads = /Threads:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "latin1"))[1];
+  let fds = null;
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`).length;
+  } catch { /* not ours to read */ }
+  return {
+    cpu: (Number(f[11]) + Number(f[12])) / 100,
+    rss: Number(rss) * 1024,
+    threads: Number(threads),
+    fds,
+  };
 }
 
 async function get(port, path, init) {
@@ -85,7 +95,9 @@ async function get(port, path, init) {
     signal: AbortSignal.timeout(30_000),
   });
   if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
-  return path.startsWith("/bench/leaders") ? res.text() : res.json();
+  return path.startsWith("/bench/leaders") || path.startsWith("/bench/heap_snapshot")
+    ? res.text()
+    : res.json();
 }
 /** The answer, or null while the server is not up (or too busy to answer in time). */
 const tryGet = (port, path) => get(port, path).catch(() => null);
@@ -180,6 +192,9 @@ async function run(runtime, groups) {
     readyS,
     initS,
     rss: after.map((a) => a.rss),
+    threads: after.map((a) => a.threads),
+    fds: after.map((a) => a.fds),
+    heapTotal: gcd.map((s) => s.memoryUsage.heapTotal),
     heapUsed: gcd.map((s) => s.memoryUsage.heapUsed),
     external: gcd.map((s) => s.memoryUsage.external),
     gcExposed: gcd.every((s) => s.gc),

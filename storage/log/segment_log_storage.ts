@@ -2,7 +2,8 @@
  * `SegmentLogStorage`: the `local://` log, segment files on a {@linkcode FileSystem}.
  *
  * Directory layout (as braft's, with checksummed records):
- * - `log_meta`: a checksummed record `{ firstLogIndex, resetPending? }`, written atomically.
+ * - `log_meta`: a checksummed record `{ firstLogIndex, resetPending? }`, written atomically;
+ *   absent until the first index moves past 1 (a fresh log costs no file and no fsync).
  * - `log_<first>_<last>` (20-digit, zero-padded): closed segments.
  * - `log_inprogress_<first>`: the open segment (at most one).
  *
@@ -49,6 +50,8 @@ import { TermIndex } from "./term_index.ts";
 const META_FILE = "log_meta";
 /** At most this many closed segments keep a file open for reads. */
 const MAX_READ_HANDLES = 16;
+/** Offsets a new segment has room for before it grows. */
+const INITIAL_OFFSETS = 8;
 const CLOSED_RE = /^log_(\d{20})_(\d{20})$/;
 const OPEN_RE = /^log_inprogress_(\d{20})$/;
 
@@ -84,8 +87,8 @@ class Segment {
   closed: boolean;
   /** Bytes of valid entries. */
   bytes = 0;
-  /** offsets[k] = byte offset of entry `first + k`. */
-  offsets: Float64Array = new Float64Array(64);
+  /** offsets[k] = byte offset of entry `first + k` (grown by doubling; idle groups hold few). */
+  offsets: Float64Array = new Float64Array(INITIAL_OFFSETS);
   handle: FileHandle | undefined;
   opening: Promise<FileHandle> | undefined;
   pins = 0;
@@ -301,8 +304,7 @@ export class SegmentLogStorage implements LogStorage {
       this.#first = r.firstLogIndex as number;
       resetPending = r.resetPending === true;
     } else {
-      this.#first = 1;
-      await this.#writeMeta(1);
+      this.#first = 1; // what a missing log_meta means: nothing to write yet
     }
     await this.#fs.remove(`${metaPath}.tmp`);
 

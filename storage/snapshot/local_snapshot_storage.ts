@@ -385,6 +385,11 @@ export class LocalSnapshotStorage implements SnapshotStorage {
    * or publishing one.
    */
   #writer: LocalSnapshotWriter | undefined;
+  /**
+   * The directory exists (and its entry is durable). A missing one is created by the first
+   * `create()`, so that a fresh group that never snapshots costs no directory and no fsync.
+   */
+  #made = false;
 
   /**
    * Creates the storage; call {@linkcode LocalSnapshotStorage.init} next.
@@ -411,7 +416,11 @@ export class LocalSnapshotStorage implements SnapshotStorage {
 
   /** {@inheritDoc SnapshotStorage.init} */
   async init(): Promise<void> {
+    this.#made = false;
+    this.#lastIndex = 0;
+    if (!(await this.#fs.stat(this.#dir))) return; // made by the first create()
     await mkdirDurable(this.#fs, this.#dir, this.#sync);
+    this.#made = true;
     await this.#fs.remove(joinPath(this.#dir, TEMP_DIR), { recursive: true });
     const indexes: number[] = [];
     for (const name of await this.#fs.readDir(this.#dir)) {
@@ -470,6 +479,10 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     const writer = new LocalSnapshotWriter(this.#fs, joinPath(this.#dir, TEMP_DIR), this.#sync);
     this.#writer = writer; // claimed before the first await
     try {
+      if (!this.#made) {
+        await mkdirDurable(this.#fs, this.#dir, this.#sync);
+        this.#made = true;
+      }
       await this.#fs.remove(writer.path, { recursive: true });
       await this.#fs.mkdir(writer.path, { recursive: true }); // made durable by publish
     } catch (e) {
