@@ -205,7 +205,7 @@ export class SegmentLogStorage implements LogStorage {
   #closed = false;
   #recovery: LogRecoveryInfo = { truncatedBytes: 0 };
   /** Closed segments with an open read handle, least recently used first. */
-  #readers = new Set<Segment>();
+  #readers: Set<Segment> | null = null;
 
   /**
    * Creates a storage over `dir`; call {@linkcode SegmentLogStorage.init} next.
@@ -281,7 +281,7 @@ export class SegmentLogStorage implements LogStorage {
     this.#segments = [];
     this.#terms = new TermIndex();
     this.#confs = [];
-    this.#readers = new Set();
+    this.#readers = null;
     this.#recovery = { truncatedBytes: 0 };
     await mkdirDurable(this.#fs, this.#dir, this.#sync || this.#syncMeta);
     const metaPath = this.#path(META_FILE);
@@ -426,7 +426,8 @@ export class SegmentLogStorage implements LogStorage {
         this.#terms.append(index, header.term);
         if (header.type === EntryType.CONFIGURATION) {
           const start = pos + ENTRY_HEADER_SIZE;
-          this.#confs.push(
+          this.#confs = appendTight(
+            this.#confs,
             makeEntry(
               index,
               header.term,
@@ -550,6 +551,7 @@ export class SegmentLogStorage implements LogStorage {
   async #readHandle(seg: Segment): Promise<FileHandle> {
     if (seg.closed) {
       // Most recently used last; closed segments keep at most MAX_READ_HANDLES open files.
+      this.#readers ??= new Set();
       this.#readers.delete(seg);
       this.#readers.add(seg);
     }
@@ -574,7 +576,7 @@ export class SegmentLogStorage implements LogStorage {
 
   /** Closes the least recently used read handles beyond MAX_READ_HANDLES (not `keep`). */
   async #evictReaders(keep: Segment): Promise<void> {
-    if (this.#readers.size <= MAX_READ_HANDLES) return;
+    if (this.#readers === null || this.#readers.size <= MAX_READ_HANDLES) return;
     for (const old of this.#readers) {
       if (this.#readers.size <= MAX_READ_HANDLES) break;
       if (old === keep || old.pins > 0 || !old.closed) continue;
@@ -587,7 +589,7 @@ export class SegmentLogStorage implements LogStorage {
 
   async #closeHandle(seg: Segment): Promise<void> {
     seg.dead = true;
-    this.#readers.delete(seg);
+    this.#readers?.delete(seg);
     if (seg.pins > 0) return; // the last reader closes it
     const h = seg.handle;
     seg.handle = undefined;
@@ -756,7 +758,7 @@ export class SegmentLogStorage implements LogStorage {
       const entry = entries[k]!;
       seg.push(offsets[k - from]!);
       this.#terms.append(entry.index, entry.term);
-      if (entry.type === EntryType.CONFIGURATION) this.#confs.push(entry);
+      if (entry.type === EntryType.CONFIGURATION) this.#confs = appendTight(this.#confs, entry);
     }
     this.#last = entries[to - 1]!.index;
   }
@@ -790,7 +792,7 @@ export class SegmentLogStorage implements LogStorage {
       write: true,
     });
     if (this.#sync) await this.#fs.syncDir(this.#dir);
-    this.#segments.push(seg);
+    this.#segments = appendTight(this.#segments, seg);
     return seg;
   }
 
@@ -804,7 +806,7 @@ export class SegmentLogStorage implements LogStorage {
       seg.closed = false; // still under its open name
       throw e;
     }
-    this.#readers.add(seg); // its write handle now serves reads and may be evicted
+    (this.#readers ??= new Set()).add(seg); // its write handle now serves reads and may be evicted
     await this.#evictReaders(seg);
     if (this.#sync) await this.#fs.syncDir(this.#dir);
   }
@@ -857,7 +859,7 @@ export class SegmentLogStorage implements LogStorage {
           const from = this.#path(seg.name);
           // Its read handle may be in use: retire it rather than let the write handle
           // below overwrite (and leak) it.
-          this.#readers.delete(seg);
+          this.#readers?.delete(seg);
           const old = seg.handle;
           seg.handle = undefined;
           if (old !== undefined && seg.pins > 0) seg.retired.push(old);
@@ -908,6 +910,15 @@ export class SegmentLogStorage implements LogStorage {
     this.#queue = next.catch(() => {});
     return next;
   }
+}
+
+/**
+ * `items` plus `item` in a new array of exactly the size needed (`concat` allocates no more,
+ * where `push`, spread or `slice` reserve room for ~17 more): for the segment and
+ * configuration lists, which grow rarely and are held by every group.
+ */
+function appendTight<T>(items: T[], item: T): T[] {
+  return items.concat([item]);
 }
 
 function hasValidHeaderAfter(data: Uint8Array, from: number): boolean {

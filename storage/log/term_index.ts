@@ -32,8 +32,8 @@ export class TermIndex {
     const n = this.#terms.length;
     if (n > 0 && this.#terms[n - 1] === term) return;
     if (n === 0) {
-      // Literals of one element: a first push() would reserve room for 17 (most logs of an
-      // idle group never see a second term).
+      // One-element literals: a first push() would reserve room for 17 (the log of an idle
+      // group rarely sees a second term).
       this.#starts = [index];
       this.#terms = [term];
       return;

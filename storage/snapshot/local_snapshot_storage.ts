@@ -378,7 +378,8 @@ export class LocalSnapshotStorage implements SnapshotStorage {
   readonly #dir: string;
   readonly #sync: boolean;
   #lastIndex = 0;
-  #refs = new Map<number, number>();
+  /** Readers open per snapshot index (made by the first `open()`). */
+  #refs: Map<number, number> | null = null;
   /**
    * The one writer allowed at a time: set by `create` and cleared only when its `close`
    * (publish or discard) has finished, so no second writer can wipe `temp/` under an open
@@ -497,10 +498,10 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     if (target instanceof LocalSnapshotReader) {
       if (target.closed) return; // closed twice: the hold was already released
       target.closed = true;
-      const left = (this.#refs.get(target.index) ?? 1) - 1;
-      if (left > 0) this.#refs.set(target.index, left);
+      const left = (this.#refs?.get(target.index) ?? 1) - 1;
+      if (left > 0) this.#refs!.set(target.index, left);
       else {
-        this.#refs.delete(target.index);
+        this.#refs?.delete(target.index);
         if (target.index < this.#lastIndex) await this.#removeSnapshot(target.index);
       }
       return;
@@ -600,7 +601,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     // Durable: only now may older snapshots go.
     const previous = this.#lastIndex;
     this.#lastIndex = index;
-    if (previous > 0 && previous < index && !this.#refs.has(previous)) {
+    if (previous > 0 && previous < index && !this.#refs?.has(previous)) {
       await this.#removeSnapshot(previous);
     }
   }
@@ -615,6 +616,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     const index = this.#lastIndex;
     if (index === 0) return null;
     const { meta, files } = await this.#load(index);
+    this.#refs ??= new Map();
     this.#refs.set(index, (this.#refs.get(index) ?? 0) + 1);
     return new LocalSnapshotReader(
       this.#fs,
