@@ -55,6 +55,7 @@ process.on("exit", () => {
   rmSync(base, { recursive: true, force: true });
 });
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => process.exit(130));
+const MiB = (x) => (x / 2 ** 20).toFixed(0);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (s) => console.error(`[groups ${new Date().toISOString().slice(11, 19)}] ${s}`);
 
@@ -146,6 +147,7 @@ async function run(runtime, groups) {
   // Cold start: until every group is led somewhere.
   const deadline = Date.now() + READY_TIMEOUT_S * 1000;
   let led = 0;
+  let lastProgress = t0;
   for (;;) {
     if (Date.now() > deadline) fail(`only ${led} groups led after ${READY_TIMEOUT_S} s`);
     if (procs.some((p) => p.exitCode !== null)) fail("a process exited");
@@ -153,6 +155,17 @@ async function run(runtime, groups) {
     led = 0;
     for (let g = 0; g < groups; g++) if (views.some((v) => v?.[g] === "L")) led++;
     if (led === groups) break;
+    if (performance.now() - lastProgress > 15_000) {
+      lastProgress = performance.now();
+      const st = await Promise.all(procs.map((p) => tryGet(p.port, "/bench/stats")));
+      log(
+        `${groups} groups, ${((lastProgress - t0) / 1000).toFixed(0)} s: ${led} led; initialised ${
+          st.map((x) => x?.initialized ?? "?").join(" / ")
+        }; RSS ${procs.map((p) => MiB(procStat(p.pid).rss)).join(" / ")} MiB; load ${
+          loadavg()[0].toFixed(1)
+        }`,
+      );
+    }
     await sleep(groups >= 5000 ? 1000 : 250);
   }
   const readyS = (performance.now() - t0) / 1000;
@@ -273,7 +286,6 @@ const range = (xs, f, unit = "") => {
   const hi = Math.max(...xs);
   return f(lo) === f(hi) ? `${f(lo)}${unit}` : `${f(lo)}–${f(hi)}${unit}`;
 };
-const MiB = (x) => (x / 2 ** 20).toFixed(0);
 const KiB = (x) => (x / 1024).toFixed(1);
 const fix = (d) => (x) => x.toFixed(d);
 const int = (x) => Math.round(x).toLocaleString("en-US");
