@@ -25,6 +25,7 @@
 //     --ready_timeout_s=900         give up a run if not every group is led by then
 //     --heap_snapshot_dir=DIR       write a V8 heap snapshot of process 0 per run into DIR
 //     --json=FILE                   also write the JSON result to FILE
+//     --deno_v8_flags=A,B           more V8 flags for Deno (e.g. --max-semi-space-size=1)
 //     --quick                       groups 1,100, idle 3 s, election timeout 1000 ms
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -47,6 +48,7 @@ const FAILOVER = flag("failover", "1") !== "0";
 const READY_TIMEOUT_S = Number(flag("ready_timeout_s", "900"));
 const HEAP_DIR = flag("heap_snapshot_dir", "");
 const JSON_OUT = flag("json", "");
+const DENO_V8_FLAGS = flag("deno_v8_flags", "");
 
 const base = mkdtempSync(join(tmpdir(), "webraft-groups-bench-"));
 const started = new Set();
@@ -127,7 +129,13 @@ async function run(runtime, groups) {
     const child = spawn(
       join(ROOT, "node_modules", ".bin", runtime),
       runtime === "deno"
-        ? ["run", "-A", "--v8-flags=--expose-gc", server, ...args]
+        ? [
+          "run",
+          "-A",
+          `--v8-flags=--expose-gc${DENO_V8_FLAGS === "" ? "" : `,${DENO_V8_FLAGS}`}`,
+          server,
+          ...args,
+        ]
         : [server, ...args],
       { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, NO_COLOR: "1" } },
     );
@@ -322,6 +330,7 @@ const json = JSON.stringify({
   electionTimeoutMs: ELECTION_MS,
   idleSeconds: IDLE_S,
   initConcurrency: INIT_CONCURRENCY,
+  denoV8Flags: DENO_V8_FLAGS,
   load: loadavg(),
   results,
 });
