@@ -12,7 +12,8 @@
 // - failover: SIGKILL the process that leads the most groups, then the time until every group
 //   it led has a new leader on a survivor (polling GET /bench/leaders): all, median, p99.
 //
-// Never asserts on time. Prints a table (stdout), then one JSON line (stdout, and to --json).
+// Never asserts on time. Prints a table (stdout), then one JSON line (stdout, and to --json) that
+// also has each process's threads, open fds, heapTotal and NodeManager stats.
 //
 //   node bench/groups_bench.mjs [flags]
 //     --runtime=deno|bun|deno,bun   runtimes, one after the other (default deno)
