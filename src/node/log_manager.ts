@@ -67,8 +67,11 @@ export class LogManager implements CoreStorage {
   #cache: LogEntry[] = [];
   #cacheStart = 1;
   #cachedBytes = 0;
-  /** Entries loaded from disk on demand, by index (small, cleared as the cache moves). */
-  #loaded = new Map<number, LogEntry>();
+  /**
+   * Entries loaded from disk on demand, by index (small, cleared as the cache moves); made on
+   * the first load (most groups never read back from disk).
+   */
+  #loaded: Map<number, LogEntry> | null = null;
   /** Memory size of `#loaded`. */
   #loadedBytes = 0;
   #loading = false;
@@ -115,7 +118,7 @@ export class LogManager implements CoreStorage {
    */
   cacheStats(): { entries: number; bytes: number } {
     return {
-      entries: this.#cache.length + this.#loaded.size,
+      entries: this.#cache.length + (this.#loaded?.size ?? 0),
       bytes: this.#cachedBytes + this.#loadedBytes,
     };
   }
@@ -300,7 +303,7 @@ export class LogManager implements CoreStorage {
 
   #cached(i: number): LogEntry | undefined {
     if (i >= this.#cacheStart) return this.#cache[i - this.#cacheStart];
-    const e = this.#loaded.get(i);
+    const e = this.#loaded?.get(i);
     if (e !== undefined && e.term !== this.#log.getTerm(i)) {
       this.#unload(i); // replaced on disk since it was loaded
       return undefined;
@@ -342,11 +345,17 @@ export class LogManager implements CoreStorage {
       }
       this.#cache.length = Math.max(0, index - this.#cacheStart);
     }
-    for (const i of this.#loaded.keys()) if (i >= index) this.#unload(i);
+    if (this.#loaded !== null) {
+      for (const i of this.#loaded.keys()) if (i >= index) this.#unload(i);
+    }
   }
 
   #trimCacheBelow(index: number): void {
-    for (const i of this.#loaded.keys()) if (i < index) this.#unload(i);
+    if (this.#loaded !== null) {
+      for (const i of this.#loaded.keys()) {
+        if (i < index) this.#unload(i);
+      }
+    }
     if (index <= this.#cacheStart) return;
     const drop = Math.min(index - this.#cacheStart, this.#cache.length);
     for (let k = 0; k < drop; k++) this.#cachedBytes -= entryMemorySize(this.#cache[k]!);
@@ -355,14 +364,14 @@ export class LogManager implements CoreStorage {
   }
 
   #unload(i: number): void {
-    const e = this.#loaded.get(i);
+    const e = this.#loaded?.get(i);
     if (e === undefined) return;
-    this.#loaded.delete(i);
+    this.#loaded!.delete(i);
     this.#loadedBytes -= entryMemorySize(e);
   }
 
   #clearLoaded(): void {
-    this.#loaded.clear();
+    this.#loaded = null;
     this.#loadedBytes = 0;
   }
 
@@ -375,10 +384,12 @@ export class LogManager implements CoreStorage {
     const last = Math.min(hi - 1, lo + most - 1, this.#cacheStart - 1, this.#log.lastLogIndex());
     this.#log.getEntries(lo, last, maxBytes).then((entries) => {
       if (generation === this.#generation) {
-        if (this.#loaded.size > 8192 || this.#loadedBytes > this.#cacheBytes) this.#clearLoaded();
+        if ((this.#loaded?.size ?? 0) > 8192 || this.#loadedBytes > this.#cacheBytes) {
+          this.#clearLoaded();
+        }
         for (const e of entries) {
           this.#unload(e.index);
-          this.#loaded.set(e.index, e);
+          (this.#loaded ??= new Map()).set(e.index, e);
           this.#loadedBytes += entryMemorySize(e);
         }
       } // else the log changed meanwhile: drop them; the notification makes the core ask again

@@ -116,14 +116,19 @@ export class SnapshotExecutor {
   #last: SnapshotMeta = NO_SNAPSHOT;
   #timer: TimerHandle | null = null;
   #copyUri: { index: number; uri: string } | null = null;
-  #uris = new Map<number, string>();
+  /** Copy URIs of offered snapshots, by index (made by the first offer). */
+  #uris: Map<number, string> | null = null;
   /** The background download (`interceptInstall`), with its own abort. */
   #inflight: { abort: AbortController; done: Promise<void> } | null = null;
   #prepared: { meta: SnapshotMeta; writer: SnapshotWriter } | null = null;
   /** The save in progress (awaited by `stop`). */
   #saving: Promise<void> | null = null;
-  /** Aborted by `cancel`: fails every copy call and ends install retries. */
-  readonly #closing = new AbortController();
+  /**
+   * Aborted by `cancel`: fails every copy call and ends install retries. Made when a copy or
+   * install first needs its signal (an idle group never does); `#cancelled` says it is due.
+   */
+  #closing: AbortController | null = null;
+  #cancelled = false;
 
   /**
    * @param storage An initialised snapshot storage.
@@ -186,7 +191,17 @@ export class SnapshotExecutor {
   cancel(): void {
     if (this.#timer !== null) this.#options.clock.clearTimer(this.#timer);
     this.#timer = null;
-    this.#closing.abort();
+    this.#cancelled = true;
+    this.#closing?.abort();
+  }
+
+  /** The signal `cancel` aborts. */
+  #closingSignal(): AbortSignal {
+    if (this.#closing === null) {
+      this.#closing = new AbortController();
+      if (this.#cancelled) this.#closing.abort();
+    }
+    return this.#closing.signal;
   }
 
   /**
@@ -224,7 +239,7 @@ export class SnapshotExecutor {
    *   the state machine's status when `onSnapshotSave` fails.
    */
   save(): Promise<void> {
-    if (this.#closing.signal.aborted) {
+    if (this.#cancelled) {
       return Promise.reject(
         RaftException.of(RaftError.ESHUTDOWN, "Cannot save a snapshot: node is shutting down"),
       );
@@ -337,7 +352,7 @@ export class SnapshotExecutor {
     envelope: MessageEnvelope & { message: InstallSnapshotMessage },
   ): boolean {
     const m = envelope.message;
-    if (envelope.uri !== undefined) this.#uris.set(m.meta.index, envelope.uri);
+    if (envelope.uri !== undefined) (this.#uris ??= new Map()).set(m.meta.index, envelope.uri);
     if (m.term < core.term()) return false; // stale: the core rejects it
     if (m.meta.index <= core.commitIndex() || core.termAt(m.meta.index) === m.meta.term) {
       return false;
@@ -367,7 +382,7 @@ export class SnapshotExecutor {
     if (
       this.#inflight !== null || envelope.uri === undefined || this.#status !== "IDLE" ||
       this.#installing ||
-      this.#closing.signal.aborted
+      this.#cancelled
     ) return;
     // Files the core already accepted are never dropped for a newer download: the install
     // would have to copy them again from a source that may be gone.
@@ -422,7 +437,7 @@ export class SnapshotExecutor {
   async install(meta: SnapshotMeta, stopping: () => boolean): Promise<boolean> {
     const storage = this.#storage;
     const attempts = Math.max(1, this.#options.installAttempts ?? 10);
-    const closing = this.#closing.signal;
+    const closing = this.#closingSignal();
     this.#installing = true;
     this.#installIndex = meta.index;
     try {
@@ -440,7 +455,7 @@ export class SnapshotExecutor {
         }
         await this.#discardPrepared(); // another snapshot's files: this one comes first
         this.#status = "DOWNLOADING";
-        const uri = this.#uris.get(meta.index);
+        const uri = this.#uris?.get(meta.index);
         try {
           if (uri === undefined) {
             throw RaftException.of(
@@ -490,7 +505,7 @@ export class SnapshotExecutor {
       this.#host.caller.resetApplied(meta.index, meta.term);
       await this.#host.logManager.installSnapshot(meta);
       this.#last = meta;
-      this.#uris.clear();
+      this.#uris = null;
       return true;
     } catch (e) {
       throw typedError(e, ErrorType.SNAPSHOT, `install snapshot at index ${meta.index}`);
@@ -522,7 +537,7 @@ export class SnapshotExecutor {
     await this.#discardPrepared(); // (none: each attempt starts by dropping other files)
     let writer: SnapshotWriter;
     try {
-      writer = await this.#copy(offer.uri!, this.#closing.signal);
+      writer = await this.#copy(offer.uri!, this.#closingSignal());
     } catch {
       return false; // its source fails too: go on with `meta`; the leader sends it again
     }
@@ -557,7 +572,7 @@ export class SnapshotExecutor {
     const m = /^remote:\/\/(.+)\/(\d+)$/.exec(uri);
     if (m === null) throw RaftException.of(RaftError.EINVAL, `Bad snapshot uri "${uri}"`);
     const [, endpoint, id] = m;
-    signal = AbortSignal.any([signal, this.#closing.signal]);
+    signal = AbortSignal.any([signal, this.#closingSignal()]);
     if (signal.aborted) throw RaftException.of(RaftError.ECANCELED, "Snapshot copy was aborted");
     const throttle = this.#throttle();
     if (throttle?.addOneMoreTask?.(false) === false) {

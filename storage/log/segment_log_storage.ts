@@ -2,7 +2,8 @@
  * `SegmentLogStorage`: the `local://` log, segment files on a {@linkcode FileSystem}.
  *
  * Directory layout (as braft's, with checksummed records):
- * - `log_meta`: a checksummed record `{ firstLogIndex, resetPending? }`, written atomically.
+ * - `log_meta`: a checksummed record `{ firstLogIndex, resetPending? }`, written atomically;
+ *   absent until the first index moves past 1 (a fresh log costs no file and no fsync).
  * - `log_<first>_<last>` (20-digit, zero-padded): closed segments.
  * - `log_inprogress_<first>`: the open segment (at most one).
  *
@@ -49,6 +50,8 @@ import { TermIndex } from "./term_index.ts";
 const META_FILE = "log_meta";
 /** At most this many closed segments keep a file open for reads. */
 const MAX_READ_HANDLES = 16;
+/** Offsets a new segment has room for before it grows. */
+const INITIAL_OFFSETS = 8;
 const CLOSED_RE = /^log_(\d{20})_(\d{20})$/;
 const OPEN_RE = /^log_inprogress_(\d{20})$/;
 
@@ -84,8 +87,8 @@ class Segment {
   closed: boolean;
   /** Bytes of valid entries. */
   bytes = 0;
-  /** offsets[k] = byte offset of entry `first + k`. */
-  offsets: Float64Array = new Float64Array(64);
+  /** offsets[k] = byte offset of entry `first + k` (grown by doubling; idle groups hold few). */
+  offsets: Float64Array = new Float64Array(INITIAL_OFFSETS);
   handle: FileHandle | undefined;
   opening: Promise<FileHandle> | undefined;
   pins = 0;
@@ -202,7 +205,7 @@ export class SegmentLogStorage implements LogStorage {
   #closed = false;
   #recovery: LogRecoveryInfo = { truncatedBytes: 0 };
   /** Closed segments with an open read handle, least recently used first. */
-  #readers = new Set<Segment>();
+  #readers: Set<Segment> | null = null;
 
   /**
    * Creates a storage over `dir`; call {@linkcode SegmentLogStorage.init} next.
@@ -278,7 +281,7 @@ export class SegmentLogStorage implements LogStorage {
     this.#segments = [];
     this.#terms = new TermIndex();
     this.#confs = [];
-    this.#readers = new Set();
+    this.#readers = null;
     this.#recovery = { truncatedBytes: 0 };
     await mkdirDurable(this.#fs, this.#dir, this.#sync || this.#syncMeta);
     const metaPath = this.#path(META_FILE);
@@ -301,8 +304,7 @@ export class SegmentLogStorage implements LogStorage {
       this.#first = r.firstLogIndex as number;
       resetPending = r.resetPending === true;
     } else {
-      this.#first = 1;
-      await this.#writeMeta(1);
+      this.#first = 1; // what a missing log_meta means: nothing to write yet
     }
     await this.#fs.remove(`${metaPath}.tmp`);
 
@@ -424,7 +426,8 @@ export class SegmentLogStorage implements LogStorage {
         this.#terms.append(index, header.term);
         if (header.type === EntryType.CONFIGURATION) {
           const start = pos + ENTRY_HEADER_SIZE;
-          this.#confs.push(
+          this.#confs = appendTight(
+            this.#confs,
             makeEntry(
               index,
               header.term,
@@ -548,6 +551,7 @@ export class SegmentLogStorage implements LogStorage {
   async #readHandle(seg: Segment): Promise<FileHandle> {
     if (seg.closed) {
       // Most recently used last; closed segments keep at most MAX_READ_HANDLES open files.
+      this.#readers ??= new Set();
       this.#readers.delete(seg);
       this.#readers.add(seg);
     }
@@ -572,7 +576,7 @@ export class SegmentLogStorage implements LogStorage {
 
   /** Closes the least recently used read handles beyond MAX_READ_HANDLES (not `keep`). */
   async #evictReaders(keep: Segment): Promise<void> {
-    if (this.#readers.size <= MAX_READ_HANDLES) return;
+    if (this.#readers === null || this.#readers.size <= MAX_READ_HANDLES) return;
     for (const old of this.#readers) {
       if (this.#readers.size <= MAX_READ_HANDLES) break;
       if (old === keep || old.pins > 0 || !old.closed) continue;
@@ -585,7 +589,7 @@ export class SegmentLogStorage implements LogStorage {
 
   async #closeHandle(seg: Segment): Promise<void> {
     seg.dead = true;
-    this.#readers.delete(seg);
+    this.#readers?.delete(seg);
     if (seg.pins > 0) return; // the last reader closes it
     const h = seg.handle;
     seg.handle = undefined;
@@ -754,7 +758,7 @@ export class SegmentLogStorage implements LogStorage {
       const entry = entries[k]!;
       seg.push(offsets[k - from]!);
       this.#terms.append(entry.index, entry.term);
-      if (entry.type === EntryType.CONFIGURATION) this.#confs.push(entry);
+      if (entry.type === EntryType.CONFIGURATION) this.#confs = appendTight(this.#confs, entry);
     }
     this.#last = entries[to - 1]!.index;
   }
@@ -788,7 +792,7 @@ export class SegmentLogStorage implements LogStorage {
       write: true,
     });
     if (this.#sync) await this.#fs.syncDir(this.#dir);
-    this.#segments.push(seg);
+    this.#segments = appendTight(this.#segments, seg);
     return seg;
   }
 
@@ -802,7 +806,7 @@ export class SegmentLogStorage implements LogStorage {
       seg.closed = false; // still under its open name
       throw e;
     }
-    this.#readers.add(seg); // its write handle now serves reads and may be evicted
+    (this.#readers ??= new Set()).add(seg); // its write handle now serves reads and may be evicted
     await this.#evictReaders(seg);
     if (this.#sync) await this.#fs.syncDir(this.#dir);
   }
@@ -855,7 +859,7 @@ export class SegmentLogStorage implements LogStorage {
           const from = this.#path(seg.name);
           // Its read handle may be in use: retire it rather than let the write handle
           // below overwrite (and leak) it.
-          this.#readers.delete(seg);
+          this.#readers?.delete(seg);
           const old = seg.handle;
           seg.handle = undefined;
           if (old !== undefined && seg.pins > 0) seg.retired.push(old);
@@ -906,6 +910,15 @@ export class SegmentLogStorage implements LogStorage {
     this.#queue = next.catch(() => {});
     return next;
   }
+}
+
+/**
+ * `items` plus `item` in a new array of exactly the size needed (`concat` allocates no more,
+ * where `push`, spread or `slice` reserve room for ~17 more): for the segment and
+ * configuration lists, which grow rarely and are held by every group.
+ */
+function appendTight<T>(items: T[], item: T): T[] {
+  return items.concat([item]);
 }
 
 function hasValidHeaderAfter(data: Uint8Array, from: number): boolean {

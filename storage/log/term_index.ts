@@ -31,6 +31,13 @@ export class TermIndex {
   append(index: number, term: number): void {
     const n = this.#terms.length;
     if (n > 0 && this.#terms[n - 1] === term) return;
+    if (n === 0) {
+      // One-element literals: a first push() would reserve room for 17 (the log of an idle
+      // group rarely sees a second term).
+      this.#starts = [index];
+      this.#terms = [term];
+      return;
+    }
     this.#starts.push(index);
     this.#terms.push(term);
   }

@@ -378,13 +378,19 @@ export class LocalSnapshotStorage implements SnapshotStorage {
   readonly #dir: string;
   readonly #sync: boolean;
   #lastIndex = 0;
-  #refs = new Map<number, number>();
+  /** Readers open per snapshot index (made by the first `open()`). */
+  #refs: Map<number, number> | null = null;
   /**
    * The one writer allowed at a time: set by `create` and cleared only when its `close`
    * (publish or discard) has finished, so no second writer can wipe `temp/` under an open
    * or publishing one.
    */
   #writer: LocalSnapshotWriter | undefined;
+  /**
+   * The directory exists (and its entry is durable). A missing one is created by the first
+   * `create()`, so that a fresh group that never snapshots costs no directory and no fsync.
+   */
+  #made = false;
 
   /**
    * Creates the storage; call {@linkcode LocalSnapshotStorage.init} next.
@@ -411,7 +417,11 @@ export class LocalSnapshotStorage implements SnapshotStorage {
 
   /** {@inheritDoc SnapshotStorage.init} */
   async init(): Promise<void> {
+    this.#made = false;
+    this.#lastIndex = 0;
+    if (!(await this.#fs.stat(this.#dir))) return; // made by the first create()
     await mkdirDurable(this.#fs, this.#dir, this.#sync);
+    this.#made = true;
     await this.#fs.remove(joinPath(this.#dir, TEMP_DIR), { recursive: true });
     const indexes: number[] = [];
     for (const name of await this.#fs.readDir(this.#dir)) {
@@ -470,6 +480,10 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     const writer = new LocalSnapshotWriter(this.#fs, joinPath(this.#dir, TEMP_DIR), this.#sync);
     this.#writer = writer; // claimed before the first await
     try {
+      if (!this.#made) {
+        await mkdirDurable(this.#fs, this.#dir, this.#sync);
+        this.#made = true;
+      }
       await this.#fs.remove(writer.path, { recursive: true });
       await this.#fs.mkdir(writer.path, { recursive: true }); // made durable by publish
     } catch (e) {
@@ -484,10 +498,10 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     if (target instanceof LocalSnapshotReader) {
       if (target.closed) return; // closed twice: the hold was already released
       target.closed = true;
-      const left = (this.#refs.get(target.index) ?? 1) - 1;
-      if (left > 0) this.#refs.set(target.index, left);
+      const left = (this.#refs?.get(target.index) ?? 1) - 1;
+      if (left > 0) this.#refs!.set(target.index, left);
       else {
-        this.#refs.delete(target.index);
+        this.#refs?.delete(target.index);
         if (target.index < this.#lastIndex) await this.#removeSnapshot(target.index);
       }
       return;
@@ -587,7 +601,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     // Durable: only now may older snapshots go.
     const previous = this.#lastIndex;
     this.#lastIndex = index;
-    if (previous > 0 && previous < index && !this.#refs.has(previous)) {
+    if (previous > 0 && previous < index && !this.#refs?.has(previous)) {
       await this.#removeSnapshot(previous);
     }
   }
@@ -602,6 +616,7 @@ export class LocalSnapshotStorage implements SnapshotStorage {
     const index = this.#lastIndex;
     if (index === 0) return null;
     const { meta, files } = await this.#load(index);
+    this.#refs ??= new Map();
     this.#refs.set(index, (this.#refs.get(index) ?? 0) + 1);
     return new LocalSnapshotReader(
       this.#fs,
