@@ -70,6 +70,11 @@ const FLAGS = {
       "Groups hosted: the first plus N-1 idle ones (<group>1 ... <group>N-1), for the many-groups bench",
   },
   init_concurrency: { type: "int", default: 64, help: "Groups initialised at a time" },
+  quiesce: {
+    type: "bool",
+    default: false,
+    help: "The idle groups (all but the first) quiesce when idle (NodeOptions.quiesce)",
+  },
 } satisfies Record<string, FlagSpec>;
 
 const MAX_BODY = 1 << 20;
@@ -213,6 +218,7 @@ async function startGroup(g: number): Promise<void> {
     snapshotUri: `local://${dir}/snapshot`,
     electionTimeoutMs: opts.election_timeout_ms,
     snapshotIntervalS: opts.snapshot_interval,
+    quiesce: g > 0 && opts.quiesce,
   });
   if (g === 0) node = n;
   nodes[g] = n;

@@ -27,6 +27,7 @@
 //     --heap_snapshot_dir=DIR       write a V8 heap snapshot of process 0 per run into DIR
 //     --json=FILE                   also write the JSON result to FILE
 //     --deno_v8_flags=A,B           more V8 flags for Deno (e.g. --max-semi-space-size=1)
+//     --quiesce                     the idle groups quiesce (NodeOptions.quiesce; all but group 0)
 //     --quick                       groups 1,100, idle 3 s, election timeout 1000 ms
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -50,6 +51,7 @@ const READY_TIMEOUT_S = Number(flag("ready_timeout_s", "900"));
 const HEAP_DIR = flag("heap_snapshot_dir", "");
 const JSON_OUT = flag("json", "");
 const DENO_V8_FLAGS = flag("deno_v8_flags", "");
+const QUIESCE = argv.includes("--quiesce");
 
 const base = mkdtempSync(join(tmpdir(), "webraft-groups-bench-"));
 const started = new Set();
@@ -126,6 +128,7 @@ async function run(runtime, groups) {
       `--election_timeout_ms=${ELECTION_MS}`,
       `--groups=${groups}`,
       `--init_concurrency=${INIT_CONCURRENCY}`,
+      ...(QUIESCE ? ["--quiesce"] : []),
     ];
     const child = spawn(
       join(ROOT, "node_modules", ".bin", runtime),
@@ -329,6 +332,7 @@ for (const r of results) {
 }
 const json = JSON.stringify({
   electionTimeoutMs: ELECTION_MS,
+  quiesce: QUIESCE,
   idleSeconds: IDLE_S,
   initConcurrency: INIT_CONCURRENCY,
   denoV8Flags: DENO_V8_FLAGS,
