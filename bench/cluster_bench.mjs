@@ -9,7 +9,8 @@
 //
 // Options: --quick (256 B × {1, 64, 256}, 3 s per cell, 5 failover trials; about 2 minutes),
 // --systems=deno,bun,etcd, --sizes=16,256,4096, --conc=1,16,64,256, --seconds=N (per cell),
-// --trials=N (failover), --election_timeout_ms=N (both systems; default 1000), --no-failover.
+// --trials=N (failover), --election_timeout_ms=N (both systems; default 1000), --no-failover,
+// --failover-only (no load cells: `--failover-only --trials=5` takes about a minute).
 import { spawn } from "node:child_process";
 import {
   closeSync,
@@ -38,7 +39,10 @@ const flag = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.
 const quick = argv.includes("--quick");
 const list = (s) => s.split(",").map((x) => x.trim()).filter((x) => x !== "");
 const SYSTEMS = list(flag("systems") ?? "deno,bun,etcd");
-const SIZES = list(flag("sizes") ?? (quick ? "256" : "16,256,4096")).map(Number);
+const FAILOVER_ONLY = argv.includes("--failover-only");
+const SIZES = FAILOVER_ONLY
+  ? []
+  : list(flag("sizes") ?? (quick ? "256" : "16,256,4096")).map(Number);
 const CONC = list(flag("conc") ?? (quick ? "1,64,256" : "1,16,64,256")).map(Number);
 const SECONDS = Number(flag("seconds") ?? (quick ? 3 : 5));
 const WARMUP = quick ? 1 : 2;
@@ -372,29 +376,35 @@ async function failoverTrial(group, trial) {
   const killedAt = performance.now();
   const killedEpoch = Date.now();
   leader.kill("SIGKILL");
-  // Probes: a new write every 10 ms to the surviving members in turn, each waiting up to 5 s,
-  // (no cap that held writes could fill), so the figure does not depend on a client's timeout or retry policy (an etcd follower holds
-  // a write while there is no leader; a webraft follower refuses it at once with 503).
+  // Probes: every 10 ms a new write to each surviving member, each waiting up to 5 s (no cap
+  // that held writes could fill), so the figure does not depend on a client's timeout or retry
+  // policy (an etcd follower holds a write while there is no leader and forwards it once there
+  // is one; a webraft follower refuses it at once with 503, so the new leader is found by the
+  // next probe, at most 10 ms after it can commit).
   const others = group.members.filter((m) => m !== leader);
-  const took = await new Promise((resolve, reject) => {
+  const probes = { sent: 0, refused: 0, failed: 0 };
+  const { took, winner, sentAt } = await new Promise((resolve, reject) => {
     let done = false;
     let inflight = 0;
-    let k = 0;
     const giveUp = setTimeout(() => {
       done = true;
       reject(new Error(`${group.name}: no write succeeded within 60 s of killing the leader`));
     }, 60_000);
     const tick = () => {
       if (done) return;
-      if (inflight < 2000) {
+      for (const m of others) {
+        if (inflight >= 2000) break;
         inflight++;
-        post(others[k++ % others.length].port, group.path, body, 5000).then((r) => {
-          if (r.status === 200 && !done) {
+        probes.sent++;
+        const sent = performance.now() - killedAt;
+        post(m.port, group.path, body, 5000).then((r) => {
+          if (r.status !== 200) probes.refused++;
+          else if (!done) {
             done = true;
             clearTimeout(giveUp);
-            resolve(performance.now() - killedAt);
+            resolve({ took: performance.now() - killedAt, winner: m, sentAt: sent });
           }
-        }, () => {}).finally(() => inflight--);
+        }, () => probes.failed++).finally(() => inflight--);
       }
       setTimeout(tick, 10);
     };
@@ -411,7 +421,17 @@ async function failoverTrial(group, trial) {
   await leader.exited;
   await group.restart(idx);
   await group.caughtUp(idx); // the next kill must not leave a member that is still catching up
-  return { ms: took, detectedMs, electedMs, writesBefore: writes, load: loadavg()[0] };
+  return {
+    ms: took,
+    detectedMs,
+    electedMs,
+    // the successful probe: when it was sent (after the kill) and to which member
+    probeSentMs: sentAt,
+    winner: group.members.indexOf(winner),
+    probes,
+    writesBefore: writes,
+    load: loadavg()[0],
+  };
 }
 
 // ---------------------------------------------------------------- disk
@@ -509,8 +529,11 @@ for (const g of groups) {
         const split = r.electedMs === null
           ? ""
           : ` (timer fired ${fmt0(r.detectedMs)} ms, leader ${fmt0(r.electedMs)} ms)`;
+        const probe = ` (the write that succeeded was sent at ${
+          fmt0(r.probeSentMs)
+        } ms; ${r.probes.refused} probes refused, ${r.probes.failed} failed, of ${r.probes.sent})`;
         log(
-          `${g.name} failover ${t + 1}/${TRIALS}: ${fmt0(r.ms)} ms${split} (load ${
+          `${g.name} failover ${t + 1}/${TRIALS}: ${fmt0(r.ms)} ms${split}${probe} (load ${
             r.load.toFixed(2)
           })`,
         );
@@ -527,6 +550,7 @@ for (const g of groups) {
         best: ms[0],
         medianTimerFired: split("detectedMs"),
         medianLeaderStart: split("electedMs"),
+        medianProbeSent: split("probeSentMs"),
       };
     }
   } finally {

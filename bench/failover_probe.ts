@@ -7,7 +7,8 @@
  * - `detect`: kill → the first PreVote sent (the election timer ran out: timeout,
  *   randomisation, and the time since the last heartbeat before the kill);
  * - `prevote`: → the PreVote round won (a quorum of grants, the candidate's own included);
- * - `vote`: → the RequestVote round won (the vote is fsynced on both sides first);
+ * - `selfvote`: → the first RequestVote sent (the candidate's term and vote fsynced first);
+ * - `vote`: → the RequestVote round won (the voter fsyncs its vote before answering);
  * - `noop`: → `onLeaderStart` (the new leader's first entry committed and applied);
  * - `write`: → the first client write committed on the new leader (a probe every 10 ms to
  *   whichever survivor says it leads).
@@ -144,6 +145,7 @@ interface Trial {
   total: number;
   detect: number;
   prevote: number;
+  selfvote: number;
   vote: number;
   noop: number;
   write: number;
@@ -188,10 +190,10 @@ try {
     `webraft failover probe (${runtime}), 3 nodes in one process, HttpTransport, fsync on, election timeout ${ELECTION_MS} ms, raft_max_election_delay_ms ${MAX_DELAY}\n`,
   );
   console.log(
-    "| trial | total ms | detect | prevote | vote | noop | write | kill − last heartbeat | pre-votes refused | pre-vote rounds | load |",
+    "| trial | total ms | detect | prevote | selfvote | vote | noop | write | kill − last heartbeat | pre-votes refused | pre-vote rounds | load |",
   );
   console.log(
-    "| ----: | -------: | -----: | ------: | ---: | ---: | ----: | --------------------: | ----------------: | --------------: | ---: |",
+    "| ----: | -------: | -----: | ------: | -------: | ---: | ---: | ----: | --------------------: | ----------------: | --------------: | ---: |",
   );
   for (let n = 0; n < TRIALS; n++) {
     const leader = await Promise.race(
@@ -254,6 +256,7 @@ try {
       total: writtenAt - killedAt,
       detect: t.firstPreVote - killedAt,
       prevote: t.preVoteWon - t.firstPreVote,
+      selfvote: t.firstRequestVote - t.preVoteWon,
       vote: t.voteWon - t.firstRequestVote,
       noop: startAt - t.voteWon,
       write: writtenAt - startAt,
@@ -265,11 +268,11 @@ try {
     trials.push(r);
     const f = (x: number) => Math.round(x);
     console.log(
-      `| ${n + 1} | ${f(r.total)} | ${f(r.detect)} | ${f(r.prevote)} | ${f(r.vote)} | ${
-        f(r.noop)
-      } | ${f(r.write)} | ${f(r.sinceHeartbeat)} | ${r.preVotesRefused} | ${r.preVoteRounds} | ${
-        loadavg()[0]!.toFixed(1)
-      } |`,
+      `| ${n + 1} | ${f(r.total)} | ${f(r.detect)} | ${f(r.prevote)} | ${f(r.selfvote)} | ${
+        f(r.vote)
+      } | ${f(r.noop)} | ${f(r.write)} | ${
+        f(r.sinceHeartbeat)
+      } | ${r.preVotesRefused} | ${r.preVoteRounds} | ${loadavg()[0]!.toFixed(1)} |`,
     );
   }
 } finally {
@@ -285,7 +288,16 @@ const median = (xs: number[]) => {
     ? s[(s.length - 1) / 2]!
     : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-const keys = ["total", "detect", "prevote", "vote", "noop", "write", "sinceHeartbeat"] as const;
+const keys = [
+  "total",
+  "detect",
+  "prevote",
+  "selfvote",
+  "vote",
+  "noop",
+  "write",
+  "sinceHeartbeat",
+] as const;
 const medians = Object.fromEntries(
   keys.map((k) => [k, Math.round(median(trials.map((t) => t[k])))]),
 );
