@@ -93,8 +93,8 @@ function spawnLogged(cmd, args, opts = {}) {
   started.add(child);
   child.out = "";
   child.err = "";
-  child.stdout.on("data", (d) => child.out = (child.out + d).slice(-20000));
-  child.stderr.on("data", (d) => child.err = (child.err + d).slice(-20000));
+  child.stdout.on("data", (d) => child.out = (child.out + d).slice(-200_000));
+  child.stderr.on("data", (d) => child.err = (child.err + d).slice(-200_000));
   child.exited = new Promise((r) => child.once("exit", (code, sig) => r(code ?? sig)));
   child.exited.then(() => started.delete(child));
   return child;
@@ -254,7 +254,8 @@ class EtcdGroup {
       `--heartbeat-interval=${Math.max(10, Math.round(ELECTION_MS / 10))}`,
       "--quota-backend-bytes=8589934592",
       "--logger=zap",
-      "--log-level=error",
+      // with --failover-only, its raft's "became candidate/leader" lines split the trials
+      `--log-level=${FAILOVER_ONLY ? "info" : "error"}`,
     ]);
     child.port = this.ports[i];
     return child;
@@ -416,8 +417,19 @@ async function failoverTrial(group, trial) {
   const events = (name) =>
     others.flatMap((m) => [...m.err.matchAll(new RegExp(`event ${name} (\\d+)`, "g"))])
       .map((x) => Number(x[1]) - killedEpoch).filter((ms) => ms >= 0).sort((a, b) => a - b);
-  const detectedMs = events("stop_following")[0] ?? null;
-  const electedMs = events("leader_start")[0] ?? null;
+  // etcd (info log): its raft's state changes, with zap's ISO 8601 timestamps
+  const etcdEvents = (what) =>
+    others.flatMap((m) => [
+      ...m.err.matchAll(
+        new RegExp(`"ts":"([^"]+)"[^\n]*became ${what} at term`, "g"),
+      ),
+    ]).map((x) => Date.parse(x[1]) - killedEpoch).filter((ms) => ms >= 0).sort((a, b) => a - b);
+  const detectedMs = group.kind === "etcd"
+    ? (etcdEvents("(?:pre-)?candidate")[0] ?? null)
+    : (events("stop_following")[0] ?? null);
+  const electedMs = group.kind === "etcd"
+    ? (etcdEvents("leader")[0] ?? null)
+    : (events("leader_start")[0] ?? null);
   await leader.exited;
   await group.restart(idx);
   await group.caughtUp(idx); // the next kill must not leave a member that is still catching up
