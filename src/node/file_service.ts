@@ -6,7 +6,8 @@
  * Wire (CBOR): `{ t: "snapshot_files", readerId }` → `{ files: [{ name, meta }] }`;
  * `{ t: "get_file", readerId, name, offset, count }` → `{ offset, data, eof }` (`data` at most
  * `count` bytes at `offset`). A failed call is sent again from the same offset (braft's
- * `CopyOptions`), so a lost request or response costs one chunk, not the file.
+ * `CopyOptions`), so a lost request or response costs one chunk, not the file. A node's copy
+ * keeps several chunk calls in flight (`pipeline`), consumed in file order.
  *
  * @module
  */
@@ -34,7 +35,10 @@ export type FileRequest =
   | { t: "get_file"; readerId: number; name: string; offset: number; count: number };
 
 interface Cursor {
-  /** File offset of `buf[0]`: the start of the chunk served last (kept for a retry of it). */
+  /**
+   * File offset of `buf[0]`: the start of the chunk served last, or up to `RETAIN_CALLS`
+   * chunks before it (kept for retries of a pipelined copy's calls).
+   */
   base: number;
   stream: ReadableStreamDefaultReader<Uint8Array>;
   buf: ChunkChain;
@@ -71,7 +75,7 @@ const CURSORS_PER_FILE = 4;
  *
  * Any `(offset, count)` is answered with the file's bytes at that offset, whatever came
  * before: requests are served one at a time, each file keeps a few sequential reads open,
- * a read keeps the chunk it served last (so the retry of a chunk whose response was lost is
+ * a read keeps the chunks it served last (so the retry of a chunk whose response was lost is
  * answered from memory), and a request behind every read starts a new one from the file's
  * beginning. Only names the reader lists are served.
  *
