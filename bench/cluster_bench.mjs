@@ -563,6 +563,9 @@ for (const g of groups) {
         medianTimerFired: split("detectedMs"),
         medianLeaderStart: split("electedMs"),
         medianProbeSent: split("probeSentMs"),
+        // per trial, then the median: timer fired → leader started → first write committed
+        medianElection: perTrial(trials, (t) => t.electedMs - t.detectedMs),
+        medianFirstWrite: perTrial(trials, (t) => t.ms - t.electedMs),
       };
     }
   } finally {
@@ -572,6 +575,12 @@ for (const g of groups) {
 
 // the disk's rate moves with other jobs: measure it again at the end of the run
 result.diskEnd = [rawFsync(256), rawFsync(4096)];
+
+/** The median of `f` over the trials whose events were both seen. */
+function perTrial(trials, f) {
+  const xs = trials.filter((t) => t.detectedMs !== null && t.electedMs !== null).map(f);
+  return xs.length === 0 ? null : median(xs);
+}
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -646,7 +655,9 @@ if (Object.keys(result.failover).length > 0) {
       ? ""
       : ` (medians: election timer fired ${fmt0(f.medianTimerFired)} ms, leader started ${
         fmt0(f.medianLeaderStart)
-      } ms after the kill)`;
+      } ms after the kill; per trial: election ${fmt0(f.medianElection)} ms, first write ${
+        fmt0(f.medianFirstWrite)
+      } ms after the leader started)`;
     console.log(
       `${name.padEnd(14)} median ${fmt0(f.median)} ms, worst ${fmt0(f.worst)} ms, best ${
         fmt0(f.best)
