@@ -184,19 +184,25 @@ export class FileService {
     const count = s.throttle === undefined
       ? request.count
       : await acquireThroughput(s.throttle, request.count);
-    const served = s.queue.then(() => this.#read(s, request.readerId, name, offset, count));
+    const served = s.queue.then(() =>
+      this.#read(s, request.readerId, name, offset, count, request.count)
+    );
     s.queue = served.catch(() => {});
     const { data, eof } = await served;
     return encode({ offset, data, eof }) as Uint8Array;
   }
 
-  /** Reads `count` bytes of `name` at `offset` (alone: the caller holds the session's queue). */
+  /**
+   * Reads `count` bytes of `name` at `offset` (alone: the caller holds the session's queue);
+   * `asked` is what the request asked for before the throttle.
+   */
   async #read(
     s: Session,
     readerId: number,
     name: string,
     offset: number,
     count: number,
+    asked: number,
   ): Promise<{ data: Uint8Array; eof: boolean }> {
     if (s.closed) {
       throw RaftException.of(RaftError.ENOENT, `Snapshot reader ${readerId} does not exist`);
@@ -257,7 +263,8 @@ export class FileService {
     }
     const data = cursor.buf.slice(offset - cursor.base, offset - cursor.base + count)
       .toUint8Array();
-    const retain = Math.min(2 * MAX_IN_FLIGHT_BYTES, RETAIN_CALLS * count);
+    // (from what was asked, not what the throttle allowed: the copy's calls are that long)
+    const retain = Math.min(2 * MAX_IN_FLIGHT_BYTES, RETAIN_CALLS * asked);
     // Keep this chunk and what a pipelined copy may still ask again (the calls it has in
     // flight); drop what is before.
     const keepFrom = Math.min(offset, Math.max(cursor.base, offset + count - retain));

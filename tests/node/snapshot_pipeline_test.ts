@@ -12,6 +12,7 @@ import {
   FileService,
   MAX_IN_FLIGHT_BYTES,
 } from "../../src/node/file_service.ts";
+import { ThroughputSnapshotThrottle } from "../../src/node/snapshot_throttle.ts";
 import { MemoryFileSystem } from "../../storage/fs/memory.ts";
 import { LocalSnapshotStorage } from "../../storage/snapshot/local_snapshot_storage.ts";
 import type { SnapshotReader } from "../../storage/snapshot/snapshot.ts";
@@ -30,7 +31,7 @@ function pattern(size: number, seed = 7): Uint8Array {
 }
 
 /** A leader's snapshot of one file `data`, served by a FileService; counts file opens. */
-async function leader(data: Uint8Array) {
+async function leader(data: Uint8Array, throttle?: ThroughputSnapshotThrottle) {
   const storage = new LocalSnapshotStorage(new MemoryFileSystem(), "/leader");
   await storage.init();
   const w = await storage.create();
@@ -50,7 +51,7 @@ async function leader(data: Uint8Array) {
     return openFile(name);
   };
   const service = new FileService();
-  const readerId = service.register(reader, () => storage.close(reader));
+  const readerId = service.register(reader, () => storage.close(reader), throttle);
   return { service, readerId, opened };
 }
 
@@ -179,6 +180,25 @@ describe("snapshot copy: pipelined GetFile calls", () => {
     assert.ok(t.offsets.includes(shortAt + CHUNK / 2), "asked the rest of the short chunk");
     assert.equal(t.offsets.length, 21);
     assert.equal(stats.bytes, data.byteLength);
+    assert.equal(l.opened.count, 1);
+    await l.service.close();
+  });
+
+  it("throttled on both sides: short answers and smaller asks, the file complete and read once", async () => {
+    const data = pattern(48 * CHUNK + 1);
+    // 40 KiB per 100 ms cycle on the leader, 24 KiB on the follower: most calls get less
+    const l = await leader(data, new ThroughputSnapshotThrottle(400 * 1024, 10));
+    const f = await follower();
+    const t = instrumented((req) => l.service.handle(req));
+    const stats = await copySnapshot(t.call, l.readerId, f.writer, {
+      chunkBytes: 4 * CHUNK,
+      pipeline: 4,
+      retryIntervalMs: 1,
+      throttle: new ThroughputSnapshotThrottle(240 * 1024, 10),
+    });
+    assert.deepEqual(await f.read(), data);
+    assert.equal(stats.bytes, data.byteLength);
+    assert.ok(t.offsets.length > 12, `more calls than chunks (${t.offsets.length})`);
     assert.equal(l.opened.count, 1);
     await l.service.close();
   });
