@@ -32,7 +32,7 @@ import type { SnapshotThrottle } from "./snapshot_throttle.ts";
 import { abortableDelay } from "../util/abortable_delay.ts";
 
 /** Chunk calls a follower keeps in flight while copying a snapshot file. */
-const COPY_PIPELINE = 8;
+const COPY_PIPELINE = 16;
 
 /** What the executor needs from its node. */
 export interface SnapshotHost {
