@@ -9,7 +9,8 @@
 //
 // Options: --quick (256 B × {1, 64, 256}, 3 s per cell, 5 failover trials; about 2 minutes),
 // --systems=deno,bun,etcd, --sizes=16,256,4096, --conc=1,16,64,256, --seconds=N (per cell),
-// --trials=N (failover), --election_timeout_ms=N (both systems; default 1000), --no-failover.
+// --trials=N (failover), --election_timeout_ms=N (both systems; default 1000), --no-failover,
+// --failover-only (no load cells: `--failover-only --trials=5` takes about a minute).
 import { spawn } from "node:child_process";
 import {
   closeSync,
@@ -38,7 +39,10 @@ const flag = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.
 const quick = argv.includes("--quick");
 const list = (s) => s.split(",").map((x) => x.trim()).filter((x) => x !== "");
 const SYSTEMS = list(flag("systems") ?? "deno,bun,etcd");
-const SIZES = list(flag("sizes") ?? (quick ? "256" : "16,256,4096")).map(Number);
+const FAILOVER_ONLY = argv.includes("--failover-only");
+const SIZES = FAILOVER_ONLY
+  ? []
+  : list(flag("sizes") ?? (quick ? "256" : "16,256,4096")).map(Number);
 const CONC = list(flag("conc") ?? (quick ? "1,64,256" : "1,16,64,256")).map(Number);
 const SECONDS = Number(flag("seconds") ?? (quick ? 3 : 5));
 const WARMUP = quick ? 1 : 2;
@@ -89,8 +93,8 @@ function spawnLogged(cmd, args, opts = {}) {
   started.add(child);
   child.out = "";
   child.err = "";
-  child.stdout.on("data", (d) => child.out = (child.out + d).slice(-20000));
-  child.stderr.on("data", (d) => child.err = (child.err + d).slice(-20000));
+  child.stdout.on("data", (d) => child.out = (child.out + d).slice(-200_000));
+  child.stderr.on("data", (d) => child.err = (child.err + d).slice(-200_000));
   child.exited = new Promise((r) => child.once("exit", (code, sig) => r(code ?? sig)));
   child.exited.then(() => started.delete(child));
   return child;
@@ -250,7 +254,8 @@ class EtcdGroup {
       `--heartbeat-interval=${Math.max(10, Math.round(ELECTION_MS / 10))}`,
       "--quota-backend-bytes=8589934592",
       "--logger=zap",
-      "--log-level=error",
+      // with --failover-only, its raft's "became candidate/leader" lines split the trials
+      `--log-level=${FAILOVER_ONLY ? "info" : "error"}`,
     ]);
     child.port = this.ports[i];
     return child;
@@ -372,29 +377,35 @@ async function failoverTrial(group, trial) {
   const killedAt = performance.now();
   const killedEpoch = Date.now();
   leader.kill("SIGKILL");
-  // Probes: a new write every 10 ms to the surviving members in turn, each waiting up to 5 s,
-  // (no cap that held writes could fill), so the figure does not depend on a client's timeout or retry policy (an etcd follower holds
-  // a write while there is no leader; a webraft follower refuses it at once with 503).
+  // Probes: every 10 ms a new write to each surviving member, each waiting up to 5 s (no cap
+  // that held writes could fill), so the figure does not depend on a client's timeout or retry
+  // policy (an etcd follower holds a write while there is no leader and forwards it once there
+  // is one; a webraft follower refuses it at once with 503, so the new leader is found by the
+  // next probe, at most 10 ms after it can commit).
   const others = group.members.filter((m) => m !== leader);
-  const took = await new Promise((resolve, reject) => {
+  const probes = { sent: 0, refused: 0, failed: 0 };
+  const { took, winner, sentAt } = await new Promise((resolve, reject) => {
     let done = false;
     let inflight = 0;
-    let k = 0;
     const giveUp = setTimeout(() => {
       done = true;
       reject(new Error(`${group.name}: no write succeeded within 60 s of killing the leader`));
     }, 60_000);
     const tick = () => {
       if (done) return;
-      if (inflight < 2000) {
+      for (const m of others) {
+        if (inflight >= 2000) break;
         inflight++;
-        post(others[k++ % others.length].port, group.path, body, 5000).then((r) => {
-          if (r.status === 200 && !done) {
+        probes.sent++;
+        const sent = performance.now() - killedAt;
+        post(m.port, group.path, body, 5000).then((r) => {
+          if (r.status !== 200) probes.refused++;
+          else if (!done) {
             done = true;
             clearTimeout(giveUp);
-            resolve(performance.now() - killedAt);
+            resolve({ took: performance.now() - killedAt, winner: m, sentAt: sent });
           }
-        }, () => {}).finally(() => inflight--);
+        }, () => probes.failed++).finally(() => inflight--);
       }
       setTimeout(tick, 10);
     };
@@ -406,12 +417,33 @@ async function failoverTrial(group, trial) {
   const events = (name) =>
     others.flatMap((m) => [...m.err.matchAll(new RegExp(`event ${name} (\\d+)`, "g"))])
       .map((x) => Number(x[1]) - killedEpoch).filter((ms) => ms >= 0).sort((a, b) => a - b);
-  const detectedMs = events("stop_following")[0] ?? null;
-  const electedMs = events("leader_start")[0] ?? null;
+  // etcd (info log): its raft's state changes, with zap's ISO 8601 timestamps
+  const etcdEvents = (what) =>
+    others.flatMap((m) => [
+      ...m.err.matchAll(
+        new RegExp(`"ts":"([^"]+)"[^\n]*became ${what} at term`, "g"),
+      ),
+    ]).map((x) => Date.parse(x[1]) - killedEpoch).filter((ms) => ms >= 0).sort((a, b) => a - b);
+  const detectedMs = group.kind === "etcd"
+    ? (etcdEvents("(?:pre-)?candidate")[0] ?? null)
+    : (events("stop_following")[0] ?? null);
+  const electedMs = group.kind === "etcd"
+    ? (etcdEvents("leader")[0] ?? null)
+    : (events("leader_start")[0] ?? null);
   await leader.exited;
   await group.restart(idx);
   await group.caughtUp(idx); // the next kill must not leave a member that is still catching up
-  return { ms: took, detectedMs, electedMs, writesBefore: writes, load: loadavg()[0] };
+  return {
+    ms: took,
+    detectedMs,
+    electedMs,
+    // the successful probe: when it was sent (after the kill) and to which member
+    probeSentMs: sentAt,
+    winner: group.members.indexOf(winner),
+    probes,
+    writesBefore: writes,
+    load: loadavg()[0],
+  };
 }
 
 // ---------------------------------------------------------------- disk
@@ -509,8 +541,11 @@ for (const g of groups) {
         const split = r.electedMs === null
           ? ""
           : ` (timer fired ${fmt0(r.detectedMs)} ms, leader ${fmt0(r.electedMs)} ms)`;
+        const probe = ` (the write that succeeded was sent at ${
+          fmt0(r.probeSentMs)
+        } ms; ${r.probes.refused} probes refused, ${r.probes.failed} failed, of ${r.probes.sent})`;
         log(
-          `${g.name} failover ${t + 1}/${TRIALS}: ${fmt0(r.ms)} ms${split} (load ${
+          `${g.name} failover ${t + 1}/${TRIALS}: ${fmt0(r.ms)} ms${split}${probe} (load ${
             r.load.toFixed(2)
           })`,
         );
@@ -527,6 +562,10 @@ for (const g of groups) {
         best: ms[0],
         medianTimerFired: split("detectedMs"),
         medianLeaderStart: split("electedMs"),
+        medianProbeSent: split("probeSentMs"),
+        // per trial, then the median: timer fired → leader started → first write committed
+        medianElection: perTrial(trials, (t) => t.electedMs - t.detectedMs),
+        medianFirstWrite: perTrial(trials, (t) => t.ms - t.electedMs),
       };
     }
   } finally {
@@ -536,6 +575,12 @@ for (const g of groups) {
 
 // the disk's rate moves with other jobs: measure it again at the end of the run
 result.diskEnd = [rawFsync(256), rawFsync(4096)];
+
+/** The median of `f` over the trials whose events were both seen. */
+function perTrial(trials, f) {
+  const xs = trials.filter((t) => t.detectedMs !== null && t.electedMs !== null).map(f);
+  return xs.length === 0 ? null : median(xs);
+}
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -610,7 +655,9 @@ if (Object.keys(result.failover).length > 0) {
       ? ""
       : ` (medians: election timer fired ${fmt0(f.medianTimerFired)} ms, leader started ${
         fmt0(f.medianLeaderStart)
-      } ms after the kill)`;
+      } ms after the kill; per trial: election ${fmt0(f.medianElection)} ms, first write ${
+        fmt0(f.medianFirstWrite)
+      } ms after the leader started)`;
     console.log(
       `${name.padEnd(14)} median ${fmt0(f.median)} ms, worst ${fmt0(f.worst)} ms, best ${
         fmt0(f.best)

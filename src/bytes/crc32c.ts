@@ -8,6 +8,10 @@ import { ChunkChain } from "./chunk_chain.ts";
 
 const POLY = 0x82f63b78; // reflected Castagnoli polynomial
 const TABLES = buildTables();
+/** The 16 tables of slicing-by-16, table k at `k * 256`. */
+const FLAT = new Uint32Array(256 * 16);
+/** Words read from an `Int32Array` view are little-endian (every mainstream platform). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 function buildTables(): Uint32Array[] {
   const tables: Uint32Array[] = [];
@@ -18,8 +22,8 @@ function buildTables(): Uint32Array[] {
     t0[n] = c >>> 0;
   }
   tables.push(t0);
-  // Slicing-by-8: table k gives the CRC of a byte followed by k zero bytes.
-  for (let k = 1; k < 8; k++) {
+  // Slicing-by-N: table k gives the CRC of a byte followed by k zero bytes.
+  for (let k = 1; k < 16; k++) {
     const prev = tables[k - 1]!;
     const t = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -30,6 +34,7 @@ function buildTables(): Uint32Array[] {
   }
   return tables;
 }
+TABLES.forEach((t, k) => FLAT.set(t, k * 256));
 
 /**
  * Continues a CRC32C over more bytes. Start with `crc = 0`; feed pieces in order.
@@ -60,7 +65,27 @@ export function crc32cUpdate(crc: number, data: Uint8Array): number {
   let c = ~crc >>> 0;
   let i = 0;
   const n = data.length;
-  const end8 = n - (n & 7);
+  if (LITTLE_ENDIAN && n >= 64) {
+    // Slicing-by-16 over aligned 32-bit words: a quarter of the loads of the byte loop.
+    while (((data.byteOffset + i) & 3) !== 0) c = (c >>> 8) ^ t0[(c ^ data[i++]!) & 0xff]!;
+    const words = new Int32Array(data.buffer, data.byteOffset + i, (n - i) >>> 2);
+    const end = words.length - (words.length & 3);
+    const t = FLAT;
+    for (let w = 0; w < end; w += 4) {
+      const a = words[w]! ^ c, b = words[w + 1]!, d = words[w + 2]!, e = words[w + 3]!;
+      c = t[3840 + (a & 0xff)]! ^ t[3584 + ((a >>> 8) & 0xff)]! ^
+        t[3328 + ((a >>> 16) & 0xff)]! ^ t[3072 + (a >>> 24)]! ^
+        t[2816 + (b & 0xff)]! ^ t[2560 + ((b >>> 8) & 0xff)]! ^
+        t[2304 + ((b >>> 16) & 0xff)]! ^ t[2048 + (b >>> 24)]! ^
+        t[1792 + (d & 0xff)]! ^ t[1536 + ((d >>> 8) & 0xff)]! ^
+        t[1280 + ((d >>> 16) & 0xff)]! ^ t[1024 + (d >>> 24)]! ^
+        t[768 + (e & 0xff)]! ^ t[512 + ((e >>> 8) & 0xff)]! ^ t[256 + ((e >>> 16) & 0xff)]! ^
+        t[e >>> 24]!;
+    }
+    i += end * 4;
+    c >>>= 0;
+  }
+  const end8 = i + ((n - i) & ~7);
   while (i < end8) {
     const lo = (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24)) ^ c;
     c = t7[lo & 0xff]! ^ t6[(lo >>> 8) & 0xff]! ^ t5[(lo >>> 16) & 0xff]! ^ t4[lo >>> 24]! ^

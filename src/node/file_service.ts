@@ -6,7 +6,8 @@
  * Wire (CBOR): `{ t: "snapshot_files", readerId }` → `{ files: [{ name, meta }] }`;
  * `{ t: "get_file", readerId, name, offset, count }` → `{ offset, data, eof }` (`data` at most
  * `count` bytes at `offset`). A failed call is sent again from the same offset (braft's
- * `CopyOptions`), so a lost request or response costs one chunk, not the file.
+ * `CopyOptions`), so a lost request or response costs one chunk, not the file. A node's copy
+ * keeps several chunk calls in flight (`pipeline`), consumed in file order.
  *
  * @module
  */
@@ -34,7 +35,10 @@ export type FileRequest =
   | { t: "get_file"; readerId: number; name: string; offset: number; count: number };
 
 interface Cursor {
-  /** File offset of `buf[0]`: the start of the chunk served last (kept for a retry of it). */
+  /**
+   * File offset of `buf[0]`: the start of the chunk served last, or up to `RETAIN_CALLS`
+   * chunks before it (kept for retries of a pipelined copy's calls).
+   */
   base: number;
   stream: ReadableStreamDefaultReader<Uint8Array>;
   buf: ChunkChain;
@@ -57,6 +61,11 @@ interface Session {
 }
 
 const MAX_COUNT = 16 * 1024 * 1024;
+/**
+ * A read keeps this many calls' worth of bytes (at most `2 * MAX_IN_FLIGHT_BYTES`) before the
+ * end of the chunk it served last: a pipelined copy's retry is answered from memory.
+ */
+const RETAIN_CALLS = 2 * 16;
 /** Open reads kept per file (one per follower copying it, or a few retries apart). */
 const CURSORS_PER_FILE = 4;
 
@@ -66,7 +75,7 @@ const CURSORS_PER_FILE = 4;
  *
  * Any `(offset, count)` is answered with the file's bytes at that offset, whatever came
  * before: requests are served one at a time, each file keeps a few sequential reads open,
- * a read keeps the chunk it served last (so the retry of a chunk whose response was lost is
+ * a read keeps the chunks it served last (so the retry of a chunk whose response was lost is
  * answered from memory), and a request behind every read starts a new one from the file's
  * beginning. Only names the reader lists are served.
  *
@@ -175,19 +184,25 @@ export class FileService {
     const count = s.throttle === undefined
       ? request.count
       : await acquireThroughput(s.throttle, request.count);
-    const served = s.queue.then(() => this.#read(s, request.readerId, name, offset, count));
+    const served = s.queue.then(() =>
+      this.#read(s, request.readerId, name, offset, count, request.count)
+    );
     s.queue = served.catch(() => {});
     const { data, eof } = await served;
     return encode({ offset, data, eof }) as Uint8Array;
   }
 
-  /** Reads `count` bytes of `name` at `offset` (alone: the caller holds the session's queue). */
+  /**
+   * Reads `count` bytes of `name` at `offset` (alone: the caller holds the session's queue);
+   * `asked` is what the request asked for before the throttle.
+   */
   async #read(
     s: Session,
     readerId: number,
     name: string,
     offset: number,
     count: number,
+    asked: number,
   ): Promise<{ data: Uint8Array; eof: boolean }> {
     if (s.closed) {
       throw RaftException.of(RaftError.ENOENT, `Snapshot reader ${readerId} does not exist`);
@@ -246,10 +261,15 @@ export class FileService {
         `Cannot read snapshot file "${name}" at offset ${offset}: it has ${end} bytes`,
       );
     }
-    // Drop what is before `offset`, but keep this chunk until a request moves past it.
-    cursor.buf.skip(offset - cursor.base);
-    cursor.base = offset;
-    const data = cursor.buf.slice(0, count).toUint8Array();
+    const data = cursor.buf.slice(offset - cursor.base, offset - cursor.base + count)
+      .toUint8Array();
+    // (from what was asked, not what the throttle allowed: the copy's calls are that long)
+    const retain = Math.min(2 * MAX_IN_FLIGHT_BYTES, RETAIN_CALLS * asked);
+    // Keep this chunk and what a pipelined copy may still ask again (the calls it has in
+    // flight); drop what is before.
+    const keepFrom = Math.min(offset, Math.max(cursor.base, offset + count - retain));
+    cursor.buf.skip(keepFrom - cursor.base);
+    cursor.base = keepFrom;
     return { data, eof: cursor.eof && offset + data.byteLength === end };
   }
 
@@ -303,6 +323,12 @@ export const COPY_DEFAULTS: Readonly<
 export interface CopySnapshotOptions {
   /** Bytes per GetFile call (`raft_max_byte_count_per_rpc`, default 128 KiB). */
   chunkBytes?: number;
+  /**
+   * Chunk calls in flight at once for a file whose size the leader lists (default 1: one
+   * after the other, as braft). At most {@linkcode MAX_PIPELINE} calls and
+   * {@linkcode MAX_IN_FLIGHT_BYTES} are asked at once.
+   */
+  pipeline?: number;
   /** Limits download throughput: each call asks for what it allows. */
   throttle?: SnapshotThrottle | undefined;
   /** Each call fails with ETIMEDOUT after this long (braft `timeout_ms`, default 10 s). */
@@ -321,6 +347,21 @@ export interface CopySnapshotOptions {
    * downloaded (`filterBeforeCopyRemote`).
    */
   local?: SnapshotReader | null;
+}
+
+/**
+ * Most bytes a pipelined copy asks for at once; the server keeps at least this much behind
+ * its reads, so the retry of any call in flight is answered from memory.
+ */
+export const MAX_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
+/** Most chunk calls a pipelined copy has in flight. */
+export const MAX_PIPELINE = 16;
+
+/** One chunk call of a copy. */
+interface Slot {
+  offset: number;
+  count: number;
+  reply: Promise<{ data: Uint8Array; eof: boolean }>;
 }
 
 /** What a {@linkcode copySnapshot} did. */
@@ -369,6 +410,14 @@ export async function copySnapshot(
   options: CopySnapshotOptions = {},
 ): Promise<CopySnapshotStats> {
   const chunk = Math.min(MAX_COUNT, Math.max(1, Math.floor(options.chunkBytes ?? 128 * 1024)));
+  const depth = Math.max(
+    1,
+    Math.min(
+      Math.floor(options.pipeline ?? 1),
+      MAX_PIPELINE,
+      Math.floor(MAX_IN_FLIGHT_BYTES / chunk),
+    ),
+  );
   const maxRetry = Math.max(0, options.maxRetry ?? COPY_DEFAULTS.maxRetry);
   const retryIntervalMs = Math.max(0, options.retryIntervalMs ?? COPY_DEFAULTS.retryIntervalMs);
   const timeoutMs = options.timeoutMs ?? COPY_DEFAULTS.timeoutMs;
@@ -426,25 +475,35 @@ export async function copySnapshot(
         await writer.writeFile(file.name, local.openFile(file.name), fileMeta);
         stats.localFiles++;
       } else {
-        let offset = 0;
+        // Calls in flight at successive offsets; the head is consumed in file order. A short
+        // answer (a throttled leader) is followed by a call for the rest of its range, ahead
+        // of the later ones. Past the listed size nothing is asked: the last call says eof.
+        const size = file.meta.size;
+        const window = size === undefined ? 1 : depth;
+        let next = 0;
+        const slots: Slot[] = [];
+        const ask = (offset: number, count: number): Slot => {
+          const reply = send(
+            { t: "get_file", readerId, name: file.name, offset, count },
+            (response, asked) =>
+              parseChunk(file.name, offset, asked.t === "get_file" ? asked.count : 0, response),
+          );
+          reply.catch(() => {}); // (a call after eof or after a failure is never awaited)
+          return { offset, count, reply };
+        };
         const stream = new ReadableStream<Uint8Array>({
           pull: async (controller) => {
-            const request = {
-              t: "get_file" as const,
-              readerId,
-              name: file.name,
-              offset,
-              count: chunk,
-            };
-            const reply = await send(
-              request,
-              (response, asked) =>
-                parseChunk(file.name, offset, asked.t === "get_file" ? asked.count : 0, response),
-            );
-            offset += reply.data.byteLength;
-            stats.bytes += reply.data.byteLength;
-            if (reply.data.byteLength > 0) controller.enqueue(reply.data);
+            while (slots.length < window && (slots.length === 0 || next < size!)) {
+              slots.push(ask(next, chunk));
+              next += chunk;
+            }
+            const slot = slots.shift()!;
+            const reply = await slot.reply;
+            const got = reply.data.byteLength;
+            stats.bytes += got;
+            if (got > 0) controller.enqueue(reply.data);
             if (reply.eof) controller.close();
+            else if (got < slot.count) slots.unshift(ask(slot.offset + got, slot.count - got));
           },
         }, { highWaterMark: 0 });
         await writer.writeFile(file.name, stream, fileMeta);

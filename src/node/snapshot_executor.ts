@@ -31,6 +31,9 @@ import type { StateMachine } from "./state_machine.ts";
 import type { SnapshotThrottle } from "./snapshot_throttle.ts";
 import { abortableDelay } from "../util/abortable_delay.ts";
 
+/** Chunk calls a follower keeps in flight while copying a snapshot file. */
+const COPY_PIPELINE = 16;
+
 /** What the executor needs from its node. */
 export interface SnapshotHost {
   /** The raft group (for file-copy calls). */
@@ -608,6 +611,7 @@ export class SnapshotExecutor {
           ),
           local,
           chunkBytes: flags.raft_max_byte_count_per_rpc,
+          pipeline: COPY_PIPELINE,
           throttle,
         },
       );

@@ -38,7 +38,8 @@ import type {
 export const SNAPSHOT_META_FILE = "__raft_snapshot_meta";
 const TEMP_DIR = "temp";
 const SNAPSHOT_RE = /^snapshot_(\d{20})$/;
-const CHUNK = 64 * 1024;
+/** Bytes per read of a snapshot file (fewer, larger reads: snapshots are copied whole). */
+const CHUNK = 1024 * 1024;
 
 function snapshotName(index: number): string {
   return `snapshot_${String(index).padStart(20, "0")}`;
@@ -209,9 +210,11 @@ class LocalSnapshotWriter implements SnapshotWriter {
     let size = 0;
     try {
       const write = async (chunk: Uint8Array): Promise<void> => {
-        await file.write(chunk, size);
+        // The checksum is computed while the write is under way.
+        const written = file.write(chunk, size);
         crc = crc32cUpdate(crc, chunk);
         size += chunk.byteLength;
+        await written;
       };
       if (data instanceof Uint8Array) await write(data);
       else if (data instanceof ChunkChain) {
@@ -299,7 +302,9 @@ class LocalSnapshotReader implements SnapshotReader {
       async pull(controller): Promise<void> {
         try {
           handle ??= await fs.open(path);
-          const buf = new Uint8Array(CHUNK);
+          // (not more than the recorded size asks for: small files stay small in memory)
+          const left = meta.size === undefined ? CHUNK : meta.size - position;
+          const buf = new Uint8Array(left > 0 ? Math.min(CHUNK, left) : left === 0 ? 1 : CHUNK);
           const n = await handle.read(buf, position);
           if (n === 0) {
             await handle.close();
