@@ -18,7 +18,7 @@
  *
  * - `GET /bench/stats` → JSON: `memoryUsage` (`process.memoryUsage()`), `cpuUsage` (µs),
  *   `groups`, `initialized`, `initMs` (from process start until every group's `init` returned,
- *   or null), `leaders` (groups led here), `transport` (`HttpTransport.stats`), `manager`
+ *   or null), `leaders` (groups led here), `quiesced` (groups quiesced here), `transport` (`HttpTransport.stats`), `manager`
  *   (`NodeManager` stats);
  * - `GET /bench/leaders` → text, one character per group (group 0 first): `L` led by this
  *   node, `0`–`9` the index in `--conf` of the leader this node knows, `?` a leader not in
@@ -179,13 +179,18 @@ app.get("/bench/leaders", () => {
 function benchStats(): Record<string, unknown> {
   const transport = service.transport;
   let leaders = 0;
-  for (const n of nodes) if (n?.isLeader()) leaders++;
+  let quiesced = 0;
+  for (const n of nodes) {
+    if (n?.isLeader()) leaders++;
+    if (n?.quiesced) quiesced++;
+  }
   return {
     pid: process.pid,
     groups: nodes.length,
     initialized,
     initMs,
     leaders,
+    quiesced,
     memoryUsage: process.memoryUsage(),
     cpuUsage: process.cpuUsage(),
     transport: transport?.stats ?? null,

@@ -27,6 +27,8 @@
 //     --heap_snapshot_dir=DIR       write a V8 heap snapshot of process 0 per run into DIR
 //     --json=FILE                   also write the JSON result to FILE
 //     --deno_v8_flags=A,B           more V8 flags for Deno (e.g. --max-semi-space-size=1)
+//     --snapshot_interval=3600      seconds between each group's snapshots (default braft's 3600, so
+//                                   that no snapshot falls into the idle window)
 //     --quiesce                     the idle groups quiesce (NodeOptions.quiesce; all but group 0)
 //     --quick                       groups 1,100, idle 3 s, election timeout 1000 ms
 import { spawn } from "node:child_process";
@@ -52,6 +54,7 @@ const HEAP_DIR = flag("heap_snapshot_dir", "");
 const JSON_OUT = flag("json", "");
 const DENO_V8_FLAGS = flag("deno_v8_flags", "");
 const QUIESCE = argv.includes("--quiesce");
+const SNAPSHOT_INTERVAL_S = Number(flag("snapshot_interval", "3600"));
 
 const base = mkdtempSync(join(tmpdir(), "webraft-groups-bench-"));
 const started = new Set();
@@ -128,6 +131,7 @@ async function run(runtime, groups) {
       `--election_timeout_ms=${ELECTION_MS}`,
       `--groups=${groups}`,
       `--init_concurrency=${INIT_CONCURRENCY}`,
+      `--snapshot_interval=${SNAPSHOT_INTERVAL_S}`,
       ...(QUIESCE ? ["--quiesce"] : []),
     ];
     const child = spawn(
@@ -199,6 +203,23 @@ async function run(runtime, groups) {
     } s)`,
   );
   await sleep(2 * ELECTION_MS); // let start-up work (first snapshots aside) settle
+  let quiescedAfterS = null;
+  if (QUIESCE && groups > 1) {
+    // A group quiesces after an election timeout of idleness; wait until every idle group has.
+    const until = Date.now() + 6 * ELECTION_MS + 60_000;
+    for (;;) {
+      const st = await Promise.all(procs.map((p) => get(p.port, "/bench/stats")));
+      if (st.every((s) => s.quiesced >= groups - 1)) {
+        quiescedAfterS = (performance.now() - t0) / 1000;
+        break;
+      }
+      if (Date.now() > until) {
+        log(`not every idle group quiesced: ${st.map((s) => s.quiesced).join(" / ")}`);
+        break;
+      }
+      await sleep(500);
+    }
+  }
 
   // Idle window.
   const gcd = await Promise.all(procs.map((p) => get(p.port, "/bench/gc", { method: "POST" })));
@@ -228,6 +249,11 @@ async function run(runtime, groups) {
     messagesOutPerS: rate("messagesSent"),
     bytesOutPerS: rate("bytesSent"),
     framesInPerS: rate("framesReceived"),
+    heartbeatFramesOutPerS: statsAfter.map((s, i) =>
+      (s.manager.heartbeatFramesOut - statsBefore[i].manager.heartbeatFramesOut) / windowS
+    ),
+    quiescedAfterS,
+    quiescedPerProcess: statsAfter.map((s) => s.quiesced),
     leadersPerProcess: statsAfter.map((s) => s.leaders),
     manager: statsAfter.map((s) => s.manager),
     loadIdle: loadavg()[0],
@@ -302,10 +328,10 @@ const KiB = (x) => (x / 1024).toFixed(1);
 const fix = (d) => (x) => x.toFixed(d);
 const int = (x) => Math.round(x).toLocaleString("en-US");
 console.log(
-  "| Runtime | groups/process | all led after | init | RSS | RSS/group | heap used | heap/group | idle CPU (% core) | frames out/s | socket msgs out/s | failover: all re-led | median | p99 |",
+  "| Runtime | groups/process | quiesce | all led after | all quiesced after | init | RSS | RSS/group | heap used | heap/group | idle CPU (% core) | frames out/s | heartbeat frames out/s | socket msgs out/s | failover: all re-led | median | p99 |",
 );
 console.log(
-  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 );
 for (const r of results) {
   const one = results.find((x) => x.runtime === r.runtime && x.groups === 1);
@@ -315,13 +341,13 @@ for (const r of results) {
       : range(r[key].map((x, i) => (x - one[key][i]) / (r.groups - 1)), KiB, " KiB");
   const f = r.failover;
   console.log(
-    `| ${r.runtime} | ${int(r.groups)} | ${r.readyS.toFixed(1)} s | ${
-      range(r.initS, fix(1), " s")
-    } | ${range(r.rss, MiB, " MiB")} | ${per("rss")} | ${range(r.heapUsed, MiB, " MiB")} | ${
-      per("heapUsed")
-    } | ${range(r.cpuPercentOfCore, fix(1))} | ${range(r.framesOutPerS, int)} | ${
-      range(r.messagesOutPerS, int)
-    } | ${
+    `| ${r.runtime} | ${int(r.groups)} | ${QUIESCE ? "on" : "off"} | ${r.readyS.toFixed(1)} s | ${
+      r.quiescedAfterS === null ? "" : `${r.quiescedAfterS.toFixed(1)} s`
+    } | ${range(r.initS, fix(1), " s")} | ${range(r.rss, MiB, " MiB")} | ${per("rss")} | ${
+      range(r.heapUsed, MiB, " MiB")
+    } | ${per("heapUsed")} | ${range(r.cpuPercentOfCore, fix(1))} | ${
+      range(r.framesOutPerS, int)
+    } | ${range(r.heartbeatFramesOutPerS, int)} | ${range(r.messagesOutPerS, int)} | ${
       f === undefined
         ? ""
         : f.allS === null
@@ -333,6 +359,7 @@ for (const r of results) {
 const json = JSON.stringify({
   electionTimeoutMs: ELECTION_MS,
   quiesce: QUIESCE,
+  snapshotIntervalS: SNAPSHOT_INTERVAL_S,
   idleSeconds: IDLE_S,
   initConcurrency: INIT_CONCURRENCY,
   denoV8Flags: DENO_V8_FLAGS,

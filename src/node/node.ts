@@ -1852,6 +1852,25 @@ export class Node {
   }
 
   /**
+   * Woken by the liveness tracker: what this node depends on has sent nothing for longer than
+   * an election timeout. A node that had kept ticking would have counted those ticks, so it
+   * catches up on them: T - 1 ticks at once (not more, so that each node's randomised election
+   * timeout still spreads the candidates). Safe for the follower lease: every heartbeat this
+   * node accepted arrived in a frame from the silent endpoint, so more than T of real time has
+   * passed since the last one — the lease's promise is already kept.
+   */
+  #wakeAfterSilence(): void {
+    this.#wake();
+    if (!this.#active() || this.#core === null) return;
+    for (let i = 0; i < TICKS_PER_ELECTION - 1; i++) {
+      this.#tickNo++;
+      this.#tickAt[this.#tickNo % TICK_HISTORY] = this.#clock.now();
+      this.#core.tick();
+    }
+    this.#drive();
+  }
+
+  /**
    * Registers with the endpoint liveness tracker: a follower depends on its leader's endpoint,
    * a leader on its voters' (a quorum of them, counting itself, must stay heard from) and
    * pings every follower's endpoint so that they hear from it.
@@ -1893,7 +1912,7 @@ export class Node {
       needed,
       timeoutMs: this.#electionTimeoutMs,
       heartbeatMs,
-      wake: () => this.#wake(),
+      wake: () => this.#wakeAfterSilence(),
     };
     manager.quiesced(this.#livenessEntry, this.#clock);
   }

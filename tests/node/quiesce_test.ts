@@ -193,6 +193,37 @@ describe("quiescence", () => {
     }
   });
 
+  it("woken by silence, followers count the ticks they missed: a new leader within 2 election timeouts", async () => {
+    // Without the catch-up, a woken follower would start its randomised election timeout
+    // ([T, 2T]) only when it notices the silence (after T), so the election would come after
+    // 2T at the earliest. With it, the silence counts as T - 1 ticks already waited.
+    const s = await setup("quiesce-catchup", 7140);
+    try {
+      const leader = await until(s, () => leaderOf(s), "leader");
+      await write(s, leader, "a");
+      await until(s, () => allQuiesced(s), "quiesced group", 200);
+      const heartbeatMs = 2 * TICK;
+      s.c.net.isolate(leader.nodeId().endpoint);
+      const isolatedAt = s.clock.now();
+      await until(
+        s,
+        () => {
+          const l = leaderOf(s);
+          return l !== undefined && l !== leader ? l : undefined;
+        },
+        "new leader",
+        400,
+      );
+      const took = s.clock.now() - isolatedAt;
+      assert.ok(
+        took <= 2 * ELECTION_TIMEOUT_MS + heartbeatMs + 2 * TICK,
+        `new leader after ${took} ms`,
+      );
+    } finally {
+      await s.c.stopAll();
+    }
+  });
+
   it("a leader shut down while quiesced hands over", async () => {
     const s = await setup("quiesce-shutdown", 7130);
     try {
