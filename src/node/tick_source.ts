@@ -104,8 +104,23 @@ export class TickSource {
     }
   }
 
-  #arm(): void {
-    this.#timer = this.clock.setTimer(() => this.#fire(), this.periodMs);
+  /** When the next tick is due (clock ms): ticks keep to `start + k × period`. */
+  #due = 0;
+
+  /**
+   * Arms the timer for the next tick. Ticks are scheduled against when they are due, not
+   * `periodMs` after the last one ran, so a late timer does not push every later tick back
+   * (a chained `setTimeout` drifts by its lateness on every tick: 20 ticks of an election
+   * timeout added 11–35 ms on a loaded machine). A tick more than a period late is not
+   * repeated: the next one is due a period from now.
+   *
+   * @param fromFire Called after a tick ran (else the first tick after a subscribe).
+   */
+  #arm(fromFire = false): void {
+    const now = this.clock.now();
+    this.#due = fromFire ? this.#due + this.periodMs : now + this.periodMs;
+    if (this.#due <= now) this.#due = now + this.periodMs;
+    this.#timer = this.clock.setTimer(() => this.#fire(), this.#due - now);
   }
 
   #fire(): void {
@@ -119,6 +134,6 @@ export class TickSource {
         this.errors++;
       }
     }
-    if (this.#subscribers.size > 0 && this.#timer === null) this.#arm();
+    if (this.#subscribers.size > 0 && this.#timer === null) this.#arm(true);
   }
 }

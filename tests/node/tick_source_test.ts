@@ -41,6 +41,36 @@ describe("TickSource", () => {
     assert.deepEqual(order, ["1", "2"]);
   });
 
+  it("keeps ticks to their schedule when timers fire late (no drift)", () => {
+    // A clock whose timers always fire `late` ms after they are due, as on a busy event loop.
+    const late = 10;
+    let now = 0;
+    const timers = new Map<number, { at: number; fn: () => void }>();
+    let nextId = 1;
+    const clock = {
+      now: () => now,
+      setTimer: (fn: () => void, ms: number) => {
+        timers.set(nextId, { at: now + ms, fn });
+        return nextId++;
+      },
+      clearTimer: (h: unknown) => void timers.delete(h as number),
+    };
+    const fireNext = (): void => {
+      const [id, t] = [...timers.entries()].sort((a, b) => a[1].at - b[1].at)[0]!;
+      timers.delete(id);
+      now = Math.max(now, t.at + late);
+      t.fn();
+    };
+    const s = TickSource.for(clock, 50);
+    const at: number[] = [];
+    const fn = () => at.push(now);
+    s.subscribe(fn);
+    for (let i = 0; i < 20; i++) fireNext();
+    s.unsubscribe(fn);
+    // tick k is due at 50k and runs 10 ms late; a chained timer would run it at 60k
+    assert.deepEqual(at, Array.from({ length: 20 }, (_, k) => 50 * (k + 1) + late));
+  });
+
   it("runs every subscriber even when one throws, and allows (un)subscribing from a tick", () => {
     const clock = new ManualClock();
     const s = TickSource.for(clock, 5);
