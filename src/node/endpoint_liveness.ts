@@ -175,6 +175,19 @@ export class EndpointLiveness {
   }
 
   /**
+   * How long `endpoint` has been silent: since the last frame from it, or since the tracker
+   * started watching it (an underestimate, which is the safe side for callers that count the
+   * silence as time waited).
+   *
+   * @param endpoint The endpoint.
+   * @returns Milliseconds, or 0 if it was never watched.
+   */
+  silentMs(endpoint: string): number {
+    const at = this.#lastHeard.get(endpoint);
+    return at === undefined ? 0 : Math.max(0, this.#clock.now() - at);
+  }
+
+  /**
    * Starts watching a quiesced node's dependencies. An endpoint not heard from since the
    * tracker started counts as heard now (the node has just heard from it to quiesce).
    *

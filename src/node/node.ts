@@ -1840,34 +1840,64 @@ export class Node {
     this.#joinLiveness();
   }
 
-  /** Ticks again (synchronously) if quiesced, and restarts the idle count. */
-  #wake(): void {
+  /**
+   * Ticks again (synchronously) if quiesced, and restarts the idle count. A follower first
+   * catches up on the ticks it missed while quiesced, as far as its leader's endpoint has been
+   * silent (see `#catchUpTicks`).
+   *
+   * @param missedTicks Ticks to catch up (default: what the leader's silence allows).
+   */
+  #wake(missedTicks?: number): void {
     this.#idleTicks = 0;
     this.#quiesceArmed = false;
     this.#quiesceAtApplied = 0;
     if (!this.#quiesced) return;
+    const missed = missedTicks ?? this.#ticksLeaderSilent();
     this.#quiesced = false;
     this.#leaveLiveness();
-    if (this.#active()) this.#startTicking();
+    if (!this.#active()) return;
+    this.#startTicking();
+    this.#catchUpTicks(missed);
   }
 
   /**
-   * Woken by the liveness tracker: what this node depends on has sent nothing for longer than
-   * an election timeout. A node that had kept ticking would have counted those ticks, so it
-   * catches up on them: T - 1 ticks at once (not more, so that each node's randomised election
-   * timeout still spreads the candidates). Safe for the follower lease: every heartbeat this
-   * node accepted arrived in a frame from the silent endpoint, so more than T of real time has
-   * passed since the last one — the lease's promise is already kept.
+   * A quiesced follower's ticks missed while its leader's endpoint sent nothing at all (not
+   * even a PING), at most T - 1, less one for the tick in progress; 0 for a leader.
    */
-  #wakeAfterSilence(): void {
-    this.#wake();
-    if (!this.#active() || this.#core === null) return;
-    for (let i = 0; i < TICKS_PER_ELECTION - 1; i++) {
+  #ticksLeaderSilent(): number {
+    const core = this.#core;
+    const liveness = this.#manager?.liveness;
+    if (core === null || liveness == null || core.isLeader()) return 0;
+    const endpoint = this.#endpointOf(core.leader());
+    if (endpoint === null || endpoint === this.#peer.endpoint) return 0;
+    const ticks = Math.floor(liveness.silentMs(endpoint) / this.#tickMs) - 1;
+    return Math.max(0, Math.min(TICKS_PER_ELECTION - 1, ticks));
+  }
+
+  /**
+   * Counts ticks a node would have counted had it not been quiesced, at once. At most T - 1,
+   * so that each node's randomised election timeout (at least T) still spreads the candidates.
+   * Safe for the follower lease, the only promise that ticks keep: every heartbeat this node
+   * accepted came in a frame from its leader's endpoint, and the ticks counted here are no more
+   * than the real time since the last frame from there, so the lease has already run that long.
+   */
+  #catchUpTicks(n: number): void {
+    if (n <= 0 || this.#core === null) return;
+    for (let i = 0; i < n; i++) {
       this.#tickNo++;
       this.#tickAt[this.#tickNo % TICK_HISTORY] = this.#clock.now();
       this.#core.tick();
     }
     this.#drive();
+  }
+
+  /**
+   * Woken by the liveness tracker: what this node depends on (a follower: its leader's
+   * endpoint; a leader: a quorum's) has sent nothing for longer than an election timeout, so it
+   * catches up T - 1 ticks (see `#catchUpTicks`; the silence is more than T of real time).
+   */
+  #wakeAfterSilence(): void {
+    this.#wake(TICKS_PER_ELECTION - 1);
   }
 
   /**
