@@ -366,6 +366,9 @@ const json = JSON.stringify({
   load: loadavg(),
   results,
 });
-if (JSON_OUT !== "") writeFileSync(JSON_OUT, json + "\n");
+if (JSON_OUT !== "") {
+  mkdirSync(dirname(resolve(JSON_OUT)), { recursive: true });
+  writeFileSync(JSON_OUT, json + "\n");
+}
 console.log(json);
 process.exit(0);
