@@ -80,7 +80,15 @@ describe("bench_server bench endpoints", () => {
       // Single-peer groups send nothing, but the counters are there for the bench to read.
       assert.equal(stats.transport.framesSent, 0);
       assert.equal(typeof stats.transport.messagesSent, "number");
-      assert.deepEqual(stats.manager, { malformed: 0, unknownTarget: 0 });
+      assert.deepEqual(stats.manager, {
+        malformed: 0,
+        unknownTarget: 0,
+        heartbeatFramesOut: 0,
+        heartbeatTuplesOut: 0,
+        heartbeatFramesIn: 0,
+        heartbeatTuplesIn: 0,
+      });
+      assert.equal(stats.quiesced, 0);
       const gc = await (await fetch(`${base}/bench/gc`, { method: "POST" })).json();
       assert.equal(typeof gc.gc, "boolean");
       assert.equal(gc.groups, 3);
