@@ -193,10 +193,7 @@ export class NodeManager {
    */
   sendEnvelope(endpoint: string, envelope: MessageEnvelope): void {
     if (!isCoalescible(envelope)) {
-      this.transport.send(
-        endpoint,
-        encodeMessage(envelope.groupId, envelope.message, envelope.uri, envelope.quiesce),
-      );
+      this.#sendAlone(endpoint, envelope);
       return;
     }
     let bucket = this.#buckets.get(endpoint);
@@ -206,6 +203,11 @@ export class NodeManager {
     }
     bucket.push(envelope);
     this.#flushHandle ??= setImmediate(() => this.#flush());
+  }
+
+  /** Sends one message as its own frame, with every envelope field. */
+  #sendAlone(endpoint: string, e: MessageEnvelope): void {
+    this.transport.send(endpoint, encodeMessage(e.groupId, e.message, e.uri, e.quiesce));
   }
 
   #flush(): void {
@@ -218,9 +220,7 @@ export class NodeManager {
         frames = encodeHeartbeatBatch(envelopes);
       } catch {
         // A field out of range (never made by the core): send each as its own frame.
-        for (const e of envelopes) {
-          this.transport.send(endpoint, encodeMessage(e.groupId, e.message, e.uri));
-        }
+        for (const e of envelopes) this.#sendAlone(endpoint, e);
         continue;
       }
       for (const frame of frames) {
@@ -300,6 +300,11 @@ export class NodeManager {
       this.stats.malformed++;
       return;
     }
+    this.#deliver(envelope);
+  }
+
+  /** Hands a message to the node it names, or counts it as for no one served here. */
+  #deliver(envelope: MessageEnvelope): void {
     const node = this.#nodes.get(routeKey(envelope.groupId, envelope.message.to));
     if (node === undefined) {
       this.stats.unknownTarget++;
@@ -318,14 +323,7 @@ export class NodeManager {
     }
     this.stats.heartbeatFramesIn++;
     this.stats.heartbeatTuplesIn += envelopes.length;
-    for (const envelope of envelopes) {
-      const node = this.#nodes.get(routeKey(envelope.groupId, envelope.message.to));
-      if (node === undefined) {
-        this.stats.unknownTarget++;
-        continue;
-      }
-      node.receive(envelope);
-    }
+    for (const envelope of envelopes) this.#deliver(envelope);
   }
 
   #onCall(request: Uint8Array): Promise<Uint8Array> {

@@ -3,6 +3,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { PeerId } from "../../src/conf/peer_id.ts";
+import { decodeMessage } from "../../src/codec/message_codec.ts";
 import { Node } from "../../src/node/node.ts";
 import { MemoryNetwork } from "../../transports/memory/memory_network.ts";
 import { NodeManager } from "../../src/node/node_manager.ts";
@@ -314,6 +315,41 @@ describe("quiescence", () => {
       await until(s, () => allQuiesced(s), "quiesced again", 200);
     } finally {
       await c.stopAll();
+    }
+  });
+
+  it("a follower woken while its leader's endpoint keeps pinging counts no missed ticks (its lease holds)", async () => {
+    // The catch-up on waking is bounded by the leader endpoint's silence; with PINGs arriving,
+    // a woken follower must wait a whole election timeout before it campaigns, as its follower
+    // lease promises.
+    const s = await setup("quiesce-nocatchup", 7195, { lease: true });
+    try {
+      const leader = await until(s, () => leaderOf(s), "leader");
+      await write(s, leader, "a");
+      await until(s, () => allQuiesced(s), "quiesced group", 200);
+      await ticks(s, 40); // two election timeouts of PINGs only
+      assert.ok(allQuiesced(s), "PINGs keep the group quiesced");
+      const follower = s.c.followers()[0]!;
+      const transport = s.c.net.transport(follower.nodeId().endpoint);
+      const send = transport.send.bind(transport);
+      let preVoteAfter = -1;
+      const wokenAt = s.clock.now();
+      transport.send = (to, frame) => {
+        if (frame[0] === 1 && preVoteAfter < 0) {
+          try {
+            if (decodeMessage(frame).message.type === "PreVote") {
+              preVoteAfter = s.clock.now() - wokenAt;
+            }
+          } catch { /* not a message frame */ }
+        }
+        send(to, frame);
+      };
+      assert.ok(follower.resetElectionTimeoutMs(ELECTION_TIMEOUT_MS).ok());
+      assert.equal(follower.quiesced, false, "the call woke the follower");
+      await ticks(s, 15);
+      assert.equal(preVoteAfter, -1, `pre-vote ${preVoteAfter} ms after waking`);
+    } finally {
+      await s.c.stopAll();
     }
   });
 
