@@ -758,7 +758,9 @@ describe("braft parity: leader and following callbacks (node.cpp check_step_down
       const [cutOff, voter] = c.followers();
       // It must not pre-vote while cut off: a pre-vote answer with the new term would make it
       // adopt that term before the leader's first message (then "same term", as in braft).
-      cutOff!.resetElectionTimeoutMs(60_000);
+      // (The two-argument form: the one-argument form refuses a timeout above the lease bound.)
+      const slow = cutOff!.resetElectionTimeoutMs(60_000, 0);
+      assert.ok(slow.ok(), slow.toString());
       c.net.isolate(cutOff!.nodeId().endpoint);
       const old = leader.nodeId();
       assert.ok(voter!.vote().ok());
