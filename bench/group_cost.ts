@@ -9,12 +9,16 @@
  * ```sh
  * npx deno run -A --v8-flags=--expose-gc bench/group_cost.ts --groups=300 [--storage=memory] [--parts]
  * npx bun bench/group_cost.ts --groups=300
+ * # what each node retains, by the field holding it:
+ * npx deno run -A --v8-flags=--expose-gc bench/group_cost.ts --groups=300 --heap_snapshot=/tmp/gc
+ * node bench/heap_summary.mjs /tmp/gc-base.heapsnapshot /tmp/gc-idle.heapsnapshot --per=900 --by=owner
  * ```
  *
  * @module
  */
 
 import process from "node:process";
+import { writeHeapSnapshot } from "node:v8";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,6 +43,8 @@ const GROUPS = Number(arg("groups", "300"));
 const STORAGE = arg("storage", "local");
 const ELECTION_MS = Number(arg("election_timeout_ms", "1000"));
 const PARTS = process.argv.includes("--parts");
+/** With `--heap_snapshot=<prefix>`: `<prefix>-base.heapsnapshot` and `<prefix>-idle.heapsnapshot`. */
+const HEAP_SNAPSHOT = arg("heap_snapshot", "");
 
 class NullFsm extends StateMachine {
   override onApply(iter: Iterator): void {
@@ -95,6 +101,7 @@ const net = new MemoryNetwork({ seed: 1 });
 const peers = [0, 1, 2].map((i) => `127.0.0.1:${9000 + i}:0`);
 for (const p of peers) net.transport(PeerId.parse(p).endpoint);
 const base = await heapUsed();
+if (HEAP_SNAPSHOT !== "") writeHeapSnapshot(`${HEAP_SNAPSHOT}-base.heapsnapshot`);
 const nodes: Node[] = [];
 const t0 = performance.now();
 let next = 0;
@@ -129,6 +136,7 @@ await sleep(2 * ELECTION_MS);
 const used = await heapUsed();
 result.heapBytesPerNode = Math.round((used - base) / nodes.length);
 result.memoryUsage = process.memoryUsage();
+if (HEAP_SNAPSHOT !== "") writeHeapSnapshot(`${HEAP_SNAPSHOT}-idle.heapsnapshot`);
 console.log(JSON.stringify(result));
 await Promise.all(nodes.map((n) => n.shutdown()));
 await net.close();

@@ -45,6 +45,15 @@ export class Configuration {
    */
   constructor(peers: Iterable<PeerId | string> = []) {
     for (const peer of peers) this.add(peer);
+    this.#trim();
+  }
+
+  /**
+   * Drops the spare capacity the list grew while being built (a process with many groups keeps
+   * several configurations per group).
+   */
+  #trim(): void {
+    if (this.#peers.length > 0) this.#peers = this.#peers.slice();
   }
 
   /**
@@ -74,6 +83,7 @@ export class Configuration {
       }
       conf.add(peer);
     }
+    conf.#trim();
     return conf;
   }
 
@@ -191,7 +201,7 @@ export class Configuration {
    */
   clone(): Configuration {
     const copy = new Configuration();
-    copy.#peers = [...this.#peers];
+    copy.#peers = this.#peers.slice();
     return copy;
   }
 

@@ -14,6 +14,14 @@ const IPV6_BODY = /^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._-]+)?$/;
 const DIGITS = /^\d+$/;
 
 /**
+ * Parsed peer ids by their text, shared by the whole process: a process running many groups of
+ * the same peers keeps one `PeerId` (and one key string) per peer instead of one per group.
+ * Sharing is safe because a `PeerId` is frozen. Bounded: cleared when full.
+ */
+const parsedPeers = new Map<string, PeerId>();
+const PARSED_PEERS_MAX = 4096;
+
+/**
  * The identity of one replica: an endpoint (`host:port`) plus an index, so several replicas
  * may share one endpoint, plus a role (replica or witness).
  *
@@ -70,7 +78,11 @@ export class PeerId {
     this.port = port;
     this.idx = idx;
     this.role = role;
+    Object.freeze(this);
   }
+
+  /** `key()`, made on first use (a private field: the object itself is frozen). */
+  #key: string | undefined;
 
   /**
    * Parses `host:port[:idx[:role]]`, with `[v6addr]` for IPv6 hosts. Surrounding whitespace
@@ -84,6 +96,8 @@ export class PeerId {
     if (typeof text !== "string") {
       throw new TypeError(`Cannot parse peer id ${String(text)}: expected a string`);
     }
+    const known = parsedPeers.get(text);
+    if (known !== undefined) return known;
     const input = text.trim();
     const fail = (why: string): never => {
       throw new TypeError(`Cannot parse peer id "${text}": ${why}`);
@@ -121,7 +135,10 @@ export class PeerId {
     if (roleText !== "0" && roleText !== "1") {
       fail(`role "${roleText}" must be 0 (replica) or 1 (witness)`);
     }
-    return new PeerId(host, port, idx, roleText === "1" ? 1 : 0);
+    const peer = new PeerId(host, port, idx, roleText === "1" ? 1 : 0);
+    if (parsedPeers.size >= PARSED_PEERS_MAX) parsedPeers.clear();
+    parsedPeers.set(text, peer);
+    return peer;
   }
 
   /**
@@ -193,7 +210,7 @@ export class PeerId {
    * @returns The key.
    */
   key(): string {
-    return `${this.endpoint}:${this.idx}`;
+    return this.#key ??= `${this.endpoint}:${this.idx}`;
   }
 }
 

@@ -51,7 +51,10 @@ export function jointIndex(
  * @param votes Granted (`true`) or rejected (`false`) votes received so far.
  * @returns The result.
  */
-export function majorityVote(voters: readonly string[], votes: Map<string, boolean>): VoteResult {
+export function majorityVote(
+  voters: readonly string[],
+  votes: ReadonlyMap<string, boolean>,
+): VoteResult {
   if (voters.length === 0) return "won";
   let yes = 0;
   let no = 0;
@@ -77,7 +80,7 @@ export function majorityVote(voters: readonly string[], votes: Map<string, boole
 export function jointVote(
   voters: readonly string[],
   oldVoters: readonly string[],
-  votes: Map<string, boolean>,
+  votes: ReadonlyMap<string, boolean>,
 ): VoteResult {
   const a = majorityVote(voters, votes);
   const b = majorityVote(oldVoters, votes);

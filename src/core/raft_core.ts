@@ -132,15 +132,21 @@ export interface FollowerStatus {
   readonly silentTicks: number;
 }
 
+// Read-only: views share their arrays and sets with each other (and with every group that has
+// no old voters, learners or witnesses), to keep an idle group small.
 interface ConfView {
-  payload: ConfigurationPayload;
+  readonly payload: ConfigurationPayload;
   // voters with the witness role (PeerId role 1)
-  witnesses: Set<string>;
-  voters: string[];
-  oldVoters: string[];
-  learners: string[];
-  all: string[];
+  readonly witnesses: ReadonlySet<string>;
+  readonly voters: readonly string[];
+  readonly oldVoters: readonly string[];
+  readonly learners: readonly string[];
+  readonly all: readonly string[];
 }
+
+const NO_KEYS: readonly string[] = Object.freeze([]);
+const NO_WITNESSES: ReadonlySet<string> = new Set();
+const NO_VOTES: ReadonlyMap<string, boolean> = new Map();
 
 interface ConfChangeCtx {
   stage: "catchup" | "joint" | "stable";
@@ -172,23 +178,28 @@ function stripData(entries: LogEntry[]): LogEntry[] {
   );
 }
 
-function keysOf(c: Configuration | undefined): string[] {
-  if (c === undefined) return [];
-  const out: string[] = [];
-  for (const p of c) out.push(p.key());
+function keysOf(c: Configuration | undefined): readonly string[] {
+  if (c === undefined || c.isEmpty()) return NO_KEYS;
+  const out = new Array<string>(c.size); // exact size: no spare capacity kept per group
+  let i = 0;
+  for (const p of c) out[i++] = p.key();
   return out;
 }
 
 function viewOf(payload: ConfigurationPayload): ConfView {
   const voters = keysOf(payload.peers);
   const oldVoters = keysOf(payload.oldPeers);
-  const learners = [...keysOf(payload.learners), ...keysOf(payload.oldLearners)];
-  const all = [...new Set([...voters, ...oldVoters, ...learners])];
-  const witnesses = new Set<string>();
+  const newLearners = keysOf(payload.learners);
+  const oldLearners = keysOf(payload.oldLearners);
+  const learners = oldLearners.length === 0 ? newLearners : [...newLearners, ...oldLearners];
+  const all = oldVoters.length === 0 && learners.length === 0
+    ? voters
+    : [...new Set([...voters, ...oldVoters, ...learners])];
+  let witnesses: Set<string> | null = null;
   for (const c of [payload.peers, payload.oldPeers]) {
-    for (const p of c ?? []) if (p.isWitness) witnesses.add(p.key());
+    for (const p of c ?? []) if (p.isWitness) (witnesses ??= new Set()).add(p.key());
   }
-  return { payload, voters, oldVoters, learners, all, witnesses };
+  return { payload, voters, oldVoters, learners, all, witnesses: witnesses ?? NO_WITNESSES };
 }
 
 /**
@@ -299,10 +310,12 @@ export class RaftCore {
   // the voter set changed: pending reads and the commit index are re-checked in ready()
   // (not at once: a configuration is appended from inside the commit path itself)
   #confRecheck = false;
-  #peerPriority = new Map<string, number>();
+  // made by the first priority learned (an idle group's nodes never learn one)
+  #peerPriority: Map<string, number> | null = null;
 
   // candidate state
-  readonly #votes = new Map<string, boolean>();
+  // this campaign's ballots; null outside a campaign (most nodes never campaign)
+  #votes: Map<string, boolean> | null = null;
   #selfVotePending = false;
   // the own vote is durable; it counts once the follower lease allows it (#maybeGrantSelf)
   #selfVoteDurable = false;
@@ -1144,7 +1157,7 @@ export class RaftCore {
     this.#electionElapsed = 0;
     this.#heartbeatElapsed = 0;
     this.#randomizedTimeout = this.#newElectionTimeout();
-    this.#votes.clear();
+    this.#votes = null;
     this.#selfVotePending = false;
     this.#selfVoteDurable = false;
     this.#transferCampaign = false;
@@ -1226,7 +1239,7 @@ export class RaftCore {
       this.#role = "precandidate";
       this.#step = this.#stepCandidate;
       this.#tickFn = this.#tickElection;
-      this.#votes.set(this.#id, true);
+      this.#castVote(this.#id, true);
       this.#triggeredCampaign = triggered;
       for (const id of voters) {
         if (id === this.#id) continue;
@@ -1259,12 +1272,12 @@ export class RaftCore {
   }
 
   #recordVote(from: string, granted: boolean): void {
-    if (!this.#votes.has(from)) this.#votes.set(from, granted);
+    if (!this.#hasVoted(from)) this.#castVote(from, granted);
     this.#tally();
   }
 
   #tally(): void {
-    const r = jointVote(this.#conf.voters, this.#conf.oldVoters, this.#votes);
+    const r = jointVote(this.#conf.voters, this.#conf.oldVoters, this.#votes ?? NO_VOTES);
     if (r === "won") {
       if (this.#role === "precandidate") {
         this.#campaign("election", false, this.#triggeredCampaign);
@@ -1322,10 +1335,10 @@ export class RaftCore {
         return;
       }
     }
-    if (this.#role === "candidate" && this.#selfVoteDurable && !this.#votes.has(this.#id)) {
+    if (this.#role === "candidate" && this.#selfVoteDurable && !this.#hasVoted(this.#id)) {
       this.#maybeGrantSelf();
       // voters that ignored us within their lease may vote now that ours ran out
-      if (this.#role === "candidate" && this.#votes.has(this.#id)) {
+      if (this.#role === "candidate" && this.#hasVoted(this.#id)) {
         this.#requestVotes(this.#unanswered());
       }
     }
@@ -1408,7 +1421,7 @@ export class RaftCore {
     let best = NONE;
     let bestPri = this.#priority;
     for (const id of this.#conf.voters) {
-      const p = this.#peerPriority.get(id) ?? 1;
+      const p = this.#peerPriority?.get(id) ?? 1;
       if (
         id !== this.#id && !this.#conf.witnesses.has(id) && p > bestPri &&
         this.#prs.get(id)?.match === this.#log.lastIndex()
@@ -1481,7 +1494,7 @@ export class RaftCore {
 
   /** Counts the durable own vote once the follower lease allows it. */
   #maybeGrantSelf(): void {
-    if (this.#role !== "candidate" || !this.#selfVoteDurable || this.#votes.has(this.#id)) {
+    if (this.#role !== "candidate" || !this.#selfVoteDurable || this.#hasVoted(this.#id)) {
       return;
     }
     if (this.#leaseEnabled && this.#ticks - this.#leaderContactTick < this.#electionTick) return;
@@ -1509,8 +1522,18 @@ export class RaftCore {
   /** Voters of the current configuration that have not answered this campaign. */
   #unanswered(): string[] {
     return [...new Set([...this.#conf.voters, ...this.#conf.oldVoters])].filter((id) =>
-      !this.#votes.has(id)
+      !this.#hasVoted(id)
     );
+  }
+
+  /** Whether `id` answered this campaign. */
+  #hasVoted(id: string): boolean {
+    return this.#votes?.has(id) ?? false;
+  }
+
+  /** Records `id`'s answer in this campaign. */
+  #castVote(id: string, granted: boolean): void {
+    (this.#votes ??= new Map()).set(id, granted);
   }
 
   #handleVote(m: Message & { type: "PreVote" | "RequestVote" }): void {
@@ -1764,7 +1787,7 @@ export class RaftCore {
       pr.readonlyIndex = 0;
       this.#needBcast = true;
     }
-    this.#peerPriority.set(m.from, m.priority);
+    (this.#peerPriority ??= new Map()).set(m.from, m.priority);
     if (m.sentTick > pr.ackedSentTick) pr.ackedSentTick = m.sentTick;
     if (m.readSeq > pr.readSeq) {
       pr.readSeq = m.readSeq;
@@ -2204,7 +2227,7 @@ export class RaftCore {
    * @param priority Its priority.
    */
   setPeerPriority(id: string, priority: number): void {
-    this.#peerPriority.set(id, priority);
+    (this.#peerPriority ??= new Map()).set(id, priority);
   }
 }
 

@@ -22,7 +22,12 @@ import type { RaftMetaStorage } from "../../storage/meta/meta_storage.ts";
 import { type Closure, closure, type Task } from "./closure.ts";
 import { FSMCaller } from "./fsm_caller.ts";
 import { fromStoredSnapshotMeta, LogManager } from "./log_manager.ts";
-import { SnapshotExecutor } from "./snapshot_executor.ts";
+import {
+  type SnapshotCallbacks,
+  SnapshotExecutor,
+  type SnapshotHost,
+} from "./snapshot_executor.ts";
+import type { SnapshotReader, SnapshotWriter } from "../../storage/snapshot/snapshot.ts";
 import { findService } from "./service_registry.ts";
 import { NodeManager } from "./node_manager.ts";
 import { callReadIndex } from "./read_index_service.ts";
@@ -41,8 +46,11 @@ import type { StateMachine } from "./state_machine.ts";
 
 /** Election timeout in ticks: fine enough for the randomised timeout, cheap enough to tick. */
 const TICKS_PER_ELECTION = 20;
-/** How many recent tick times are kept (more than the lease's window of T - 2 ticks). */
-const TICK_HISTORY = 64;
+/**
+ * How many recent tick times are kept: more than the lease's window of T - 1 ticks (an older
+ * acknowledgement cannot keep the lease anyway, and is refused).
+ */
+const TICK_HISTORY = 32;
 
 interface Pending {
   term: number;
@@ -149,12 +157,14 @@ export class Node {
   #livenessEntry: QuiescedNode | null = null;
   #driving = false;
   #driveQueued = false;
-  #pending = new Map<number, Pending>();
+  // The maps and sets below are made on first use: an idle follower (most nodes of a process
+  // with many groups) never needs them.
+  #pending: Map<number, Pending> | null = null;
   #confWaiters: ConfWaiter[] = [];
   #readSeq = 0;
-  #readWaiters = new Map<number, ReadWaiter>();
+  #readWaiters: Map<number, ReadWaiter> | null = null;
   /** Follower reads waiting for the leader's answer: each fails (and aborts its call) on stop. */
-  #forwardedReads = new Set<(e: RaftException) => void>();
+  #forwardedReads: Set<(e: RaftException) => void> | null = null;
   #appliedWaiters: Array<
     { index: number; resolve: () => void; reject: (e: RaftException) => void }
   > = [];
@@ -173,7 +183,7 @@ export class Node {
   /** Clock reading of tick `n` at `[n % TICK_HISTORY]` (the lease's real-time check). */
   #tickAt: number[] = new Array<number>(TICK_HISTORY).fill(-Infinity);
   /** Per follower, the newest `sentTick` it acknowledged in `#ackTerm` (as the core counts). */
-  #acked = new Map<string, number>();
+  #acked: Map<string, number> | null = null;
   #ackTerm = 0;
   #driveDone: Promise<void> = Promise.resolve();
   // Admission control. Invariant: #pendingApplies / #pendingApplyBytes count exactly the
@@ -309,25 +319,18 @@ export class Node {
           : { fs: options.snapshotFileSystemAdaptor },
       );
       await storage.init();
-      this.#snapshotExecutor = new SnapshotExecutor(storage, {
-        groupId: this.groupId,
-        endpoint: this.#peer.endpoint,
-        fsm: this.#snapshotFsm(),
-        caller: this.#caller,
-        logManager: this.#logManager,
-        manager: this.#manager!,
-        core: () => this.#core,
-        active: () => this.#active(),
-        receive: (e) => this.receive(e),
-        drive: () => this.#drive(),
-        electionTimeoutMs: () => this.#electionTimeoutMs,
-      }, {
-        intervalS: options.snapshotIntervalS ?? 3600,
-        filterBeforeCopyRemote: options.filterBeforeCopyRemote ?? false,
-        witness: options.witness ?? false,
-        clock: this.#clock,
-        ...(options.snapshotThrottle === undefined ? {} : { throttle: options.snapshotThrottle }),
-      });
+      const fsm = new SnapshotFsm(this.#fsm, options.witness === true);
+      this.#snapshotExecutor = new SnapshotExecutor(
+        storage,
+        new Node.#SnapshotHostView(this, fsm),
+        {
+          intervalS: options.snapshotIntervalS ?? 3600,
+          filterBeforeCopyRemote: options.filterBeforeCopyRemote ?? false,
+          witness: options.witness ?? false,
+          clock: this.#clock,
+          ...(options.snapshotThrottle === undefined ? {} : { throttle: options.snapshotThrottle }),
+        },
+      );
       const meta = await this.#snapshotExecutor.loadLatest();
       if (meta !== null) {
         await this.#logManager.setInitialSnapshot(meta);
@@ -493,7 +496,9 @@ export class Node {
     const r = this.#core!.propose(data, task.expectedTerm ?? -1);
     if (!r.status.ok()) return fail(r.status.code, r.status.message);
     const token = this.#admit(r.index, bytes);
-    if (done !== undefined) this.#pending.set(r.index, { term: r.term, done, token });
+    if (done !== undefined) {
+      (this.#pending ??= new Map()).set(r.index, { term: r.term, done, token });
+    }
     this.#drive();
   }
 
@@ -756,26 +761,48 @@ export class Node {
   }
 
   /**
-   * The state machine as the snapshot executor sees it: after `onSnapshotLoad` (at start or
-   * after InstallSnapshot) `onConfigurationCommitted` reports the snapshot's configuration
-   * unless it is joint (braft `do_snapshot_load`).
+   * What the snapshot executor sees of its node: one object whose accessors read the node's
+   * private state (a class nested here for that access; closures would cost an idle group a
+   * few hundred bytes more).
    */
-  #snapshotFsm(): StateMachine {
-    const fsm = this.#fsm;
-    // braft: a witness has no data, so its snapshots are the meta alone
-    const witness = this.#options?.witness === true;
-    return {
-      onSnapshotSave: (writer, done) =>
-        witness ? done.run(Status.OK()) : fsm.onSnapshotSave(writer, done),
-      onSnapshotLoad: async (reader) => {
-        if (!witness) await fsm.onSnapshotLoad(reader);
-        const meta = fromStoredSnapshotMeta(reader.loadMeta());
-        if (meta.conf.oldPeers === undefined || meta.conf.oldPeers.isEmpty()) {
-          await fsm.onConfigurationCommitted(meta.conf.peers.clone(), meta.index);
-        }
-      },
-    } as Pick<StateMachine, "onSnapshotSave" | "onSnapshotLoad"> as StateMachine;
-  }
+  static readonly #SnapshotHostView = class implements SnapshotHost {
+    readonly #node: Node;
+    readonly fsm: SnapshotCallbacks;
+    constructor(node: Node, fsm: SnapshotCallbacks) {
+      this.#node = node;
+      this.fsm = fsm;
+    }
+    get groupId(): string {
+      return this.#node.groupId;
+    }
+    get endpoint(): string {
+      return this.#node.#peer.endpoint;
+    }
+    get caller(): FSMCaller {
+      return this.#node.#caller;
+    }
+    get logManager(): LogManager {
+      return this.#node.#logManager!;
+    }
+    get manager(): NodeManager {
+      return this.#node.#manager!;
+    }
+    core(): RaftCore | null {
+      return this.#node.#core;
+    }
+    active(): boolean {
+      return this.#node.#active();
+    }
+    receive(envelope: MessageEnvelope): void {
+      this.#node.receive(envelope);
+    }
+    drive(): void {
+      this.#node.#drive();
+    }
+    electionTimeoutMs(): number {
+      return this.#node.#electionTimeoutMs;
+    }
+  };
 
   #setElectionTimeout(ms: number): void {
     this.#electionTimeoutMs = ms;
@@ -858,7 +885,7 @@ export class Node {
     const st = this.#core!.readIndex(seq, this.#leaseConfirmedByClock());
     if (!st.ok()) return Promise.reject(new RaftException(st));
     const p = new Promise<number>((resolve, reject) =>
-      this.#readWaiters.set(seq, { resolve, reject, waitApply })
+      (this.#readWaiters ??= new Map()).set(seq, { resolve, reject, waitApply })
     );
     this.#drive();
     return p;
@@ -881,7 +908,8 @@ export class Node {
         controller.abort();
         reject(e);
       };
-      this.#forwardedReads.add(fail);
+      const forwarded = (this.#forwardedReads ??= new Set());
+      forwarded.add(fail);
       callReadIndex(
         this.#manager!.transport,
         PeerId.parse(leader).endpoint,
@@ -890,11 +918,11 @@ export class Node {
         { timeoutMs: this.#electionTimeoutMs + this.#maxClockDriftMs, signal: controller.signal },
       ).then(
         (r) => {
-          if (!this.#forwardedReads.delete(fail)) return; // already failed by a stop
+          if (!forwarded.delete(fail)) return; // already failed by a stop
           this.waitApplied(r.index).then(() => resolve(r.index), reject);
         },
         (e: unknown) => {
-          if (!this.#forwardedReads.delete(fail)) return;
+          if (!forwarded.delete(fail)) return;
           const code = e instanceof RaftException ? e.code : RaftError.EIO;
           const why = e instanceof RaftException
             ? e.status.message
@@ -991,14 +1019,14 @@ export class Node {
   #leaseConfirmedByClock(): boolean {
     const core = this.#core;
     if (core === null) return false;
-    const acked = core.term() === this.#ackTerm ? this.#acked : new Map<string, number>();
+    const acked = core.term() === this.#ackTerm ? this.#acked : null;
     const conf = core.configuration();
     const self = this.#peer.key();
     const cur = this.#tickNo;
     const s = jointIndex(
       conf.peers.peers.map((p) => p.key()),
       conf.oldPeers?.peers.map((p) => p.key()) ?? [],
-      (id) => id === self ? cur : acked.get(id) ?? -Infinity,
+      (id) => id === self ? cur : acked?.get(id) ?? -Infinity,
     );
     if (!(s > cur - TICK_HISTORY) || s > cur) return false;
     const sentAfter = this.#tickAt[s % TICK_HISTORY]!;
@@ -1014,13 +1042,12 @@ export class Node {
 
   /** Notes an acknowledgement once the core accepted the message. */
   #noteAck(ack: { from: string; term: number; sentTick: number }): void {
+    const acked = (this.#acked ??= new Map());
     if (this.#ackTerm !== ack.term) {
-      this.#acked.clear();
+      acked.clear();
       this.#ackTerm = ack.term;
     }
-    if (ack.sentTick > (this.#acked.get(ack.from) ?? -Infinity)) {
-      this.#acked.set(ack.from, ack.sentTick);
-    }
+    if (ack.sentTick > (acked.get(ack.from) ?? -Infinity)) acked.set(ack.from, ack.sentTick);
   }
 
   /**
@@ -1287,7 +1314,7 @@ export class Node {
     }
     const flagged = quiesce ? new Set<string>() : null;
     for (const m of messages) {
-      const endpoint = this.#endpointOf(m.to);
+      const endpoint = endpointOfPeerKey(m.to);
       if (endpoint === null) continue;
       let uri: string | undefined;
       if (m.type === "InstallSnapshot") {
@@ -1306,23 +1333,6 @@ export class Node {
     if (flagged !== null && this.#core!.followers().every((f) => flagged.has(f.id))) {
       this.#quiesce();
     }
-  }
-
-  /** Endpoints by peer key, parsed once (the core names peers by key on every message). */
-  #endpoints = new Map<string, string | null>();
-
-  #endpointOf(peerKey: string): string | null {
-    let endpoint = this.#endpoints.get(peerKey);
-    if (endpoint === undefined) {
-      try {
-        endpoint = PeerId.parse(peerKey).endpoint;
-      } catch {
-        endpoint = null;
-      }
-      if (this.#endpoints.size > 4096) this.#endpoints.clear();
-      this.#endpoints.set(peerKey, endpoint);
-    }
-    return endpoint;
   }
 
   // ------------------------------------------------------------------ the Ready loop
@@ -1419,9 +1429,9 @@ export class Node {
     if (rd.committedEntries.length > 0) this.#applyCommitted(rd.committedEntries, closures, core);
     this.#handed = true;
     for (const rs of rd.readStates) {
-      const w = this.#readWaiters.get(rs.ctx as number);
+      const w = this.#readWaiters?.get(rs.ctx as number);
       if (w === undefined) continue;
-      this.#readWaiters.delete(rs.ctx as number);
+      this.#readWaiters!.delete(rs.ctx as number);
       if (!rs.status.ok()) w.reject(new RaftException(rs.status));
       else if (!w.waitApply) w.resolve(rs.index);
       else this.waitApplied(rs.index).then(() => w.resolve(rs.index), w.reject);
@@ -1430,9 +1440,9 @@ export class Node {
 
   #takeClosures(entries: readonly LogEntry[]): (Closure | undefined)[] {
     return entries.map((e) => {
-      const p = this.#pending.get(e.index);
+      const p = this.#pending?.get(e.index);
       if (p === undefined) return undefined;
-      this.#pending.delete(e.index);
+      this.#pending!.delete(e.index);
       if (p.term === e.term) return p.done;
       // Another leader's entry took this index: ours was never committed.
       this.#release(p.token);
@@ -1613,10 +1623,10 @@ export class Node {
 
   #failPending(status: Status, above = 0): void {
     const pending: Pending[] = [];
-    for (const [index, p] of this.#pending) {
+    for (const [index, p] of this.#pending ?? []) {
       if (index <= above) continue;
       pending.push(p);
-      this.#pending.delete(index);
+      this.#pending!.delete(index);
       this.#release(p.token);
     }
     for (const p of pending) queueMicrotask(() => p.done.run(status));
@@ -1624,8 +1634,8 @@ export class Node {
 
   #failWaiters(e: RaftException): void {
     for (const w of this.#confWaiters.splice(0)) w.reject(e);
-    const reads = [...this.#readWaiters.values()];
-    this.#readWaiters.clear();
+    const reads = [...this.#readWaiters?.values() ?? []];
+    this.#readWaiters?.clear();
     for (const r of reads) r.reject(e);
   }
 
@@ -1634,8 +1644,8 @@ export class Node {
     this.#failWaiters(e);
     for (const w of this.#appliedWaiters.splice(0)) w.reject(e);
     for (const w of this.#leaderWaiters.splice(0)) w.reject(e);
-    const forwarded = [...this.#forwardedReads];
-    this.#forwardedReads.clear();
+    const forwarded = [...this.#forwardedReads ?? []];
+    this.#forwardedReads?.clear();
     for (const fail of forwarded) fail(e);
   }
 
@@ -1773,7 +1783,8 @@ export class Node {
     const last = core.lastIndex();
     if (core.commitIndex() !== last || this.appliedIndex() !== last) return false;
     if (
-      this.#pending.size > 0 || this.#pendingApplies > 0 || this.#readWaiters.size > 0 ||
+      (this.#pending?.size ?? 0) > 0 || this.#pendingApplies > 0 ||
+      (this.#readWaiters?.size ?? 0) > 0 ||
       this.#confWaiters.length > 0
     ) {
       return false;
@@ -1868,7 +1879,7 @@ export class Node {
     const core = this.#core;
     const liveness = this.#manager?.liveness;
     if (core === null || liveness == null || core.isLeader()) return 0;
-    const endpoint = this.#endpointOf(core.leader());
+    const endpoint = endpointOfPeerKey(core.leader());
     if (endpoint === null || endpoint === this.#peer.endpoint) return 0;
     const ticks = Math.floor(liveness.silentMs(endpoint) / this.#tickMs) - 1;
     return Math.max(0, Math.min(TICKS_PER_ELECTION - 1, ticks));
@@ -1923,12 +1934,12 @@ export class Node {
         else watch.push(p.endpoint);
       }
       for (const f of core.followers()) {
-        const e = this.#endpointOf(f.id);
+        const e = endpointOfPeerKey(f.id);
         if (e !== null && e !== own) ping.add(e);
       }
       needed = Math.max(0, Math.floor(conf.peers.size / 2) + 1 - local);
     } else {
-      const e = this.#endpointOf(core.leader());
+      const e = endpointOfPeerKey(core.leader());
       if (e !== null && e !== own) {
         ping.add(e);
         watch.push(e);
@@ -2057,4 +2068,52 @@ function newLeaderStatus(prev: SoftState, soft: SoftState): Status {
     ? "Candidate receives message from new leader with the same term."
     : "Follower receives message from new leader with the same term.";
   return new Status(RaftError.ENEWLEADER, message);
+}
+
+/**
+ * Endpoints by peer key, parsed once for the whole process (the core names peers by key on
+ * every message; one cache for all groups, not one per node).
+ */
+const endpointsByPeerKey = new Map<string, string | null>();
+
+function endpointOfPeerKey(peerKey: string): string | null {
+  let endpoint = endpointsByPeerKey.get(peerKey);
+  if (endpoint === undefined) {
+    try {
+      endpoint = PeerId.parse(peerKey).endpoint;
+    } catch {
+      endpoint = null;
+    }
+    if (endpointsByPeerKey.size >= 4096) endpointsByPeerKey.clear();
+    endpointsByPeerKey.set(peerKey, endpoint);
+  }
+  return endpoint;
+}
+
+/**
+ * The state machine as the snapshot executor sees it: after `onSnapshotLoad` (at start or
+ * after InstallSnapshot) `onConfigurationCommitted` reports the snapshot's configuration
+ * unless it is joint (braft `do_snapshot_load`). A witness has no data (braft), so its
+ * snapshots are the meta alone.
+ */
+class SnapshotFsm implements SnapshotCallbacks {
+  readonly #fsm: StateMachine;
+  readonly #witness: boolean;
+
+  constructor(fsm: StateMachine, witness: boolean) {
+    this.#fsm = fsm;
+    this.#witness = witness;
+  }
+
+  onSnapshotSave(writer: SnapshotWriter, done: Closure): void | Promise<void> {
+    return this.#witness ? done.run(Status.OK()) : this.#fsm.onSnapshotSave(writer, done);
+  }
+
+  async onSnapshotLoad(reader: SnapshotReader): Promise<void> {
+    if (!this.#witness) await this.#fsm.onSnapshotLoad(reader);
+    const meta = fromStoredSnapshotMeta(reader.loadMeta());
+    if (meta.conf.oldPeers === undefined || meta.conf.oldPeers.isEmpty()) {
+      await this.#fsm.onConfigurationCommitted(meta.conf.peers.clone(), meta.index);
+    }
+  }
 }

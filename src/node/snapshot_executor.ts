@@ -10,7 +10,8 @@ import type { RaftCore } from "../core/raft_core.ts";
 import type { InstallSnapshotMessage, SnapshotMeta } from "../core/types.ts";
 import type { MessageEnvelope } from "../codec/message_codec.ts";
 import { ErrorType, RaftError, RaftException, Status } from "../errors/status.ts";
-import type { Clock, TimerHandle } from "../util/clock.ts";
+import type { Clock } from "../util/clock.ts";
+import { type Deadline, DeadlineQueue } from "./deadline_queue.ts";
 import { flags } from "../util/flags.ts";
 import type {
   SnapshotReader,
@@ -34,14 +35,17 @@ import { abortableDelay } from "../util/abortable_delay.ts";
 /** Chunk calls a follower keeps in flight while copying a snapshot file. */
 const COPY_PIPELINE = 16;
 
+/** The state machine callbacks the executor calls. */
+export type SnapshotCallbacks = Pick<StateMachine, "onSnapshotSave" | "onSnapshotLoad">;
+
 /** What the executor needs from its node. */
 export interface SnapshotHost {
   /** The raft group (for file-copy calls). */
   readonly groupId: string;
   /** This node's endpoint, put into copy URIs. */
   readonly endpoint: string;
-  /** The user's state machine. */
-  readonly fsm: StateMachine;
+  /** The user's state machine (its snapshot callbacks). */
+  readonly fsm: SnapshotCallbacks;
   /** Serialises state machine callbacks. */
   readonly caller: FSMCaller;
   /** The node's log view. */
@@ -117,7 +121,8 @@ export class SnapshotExecutor {
   /** Index of the snapshot being installed (0 when none). */
   #installIndex = 0;
   #last: SnapshotMeta = NO_SNAPSHOT;
-  #timer: TimerHandle | null = null;
+  /** The next automatic snapshot (on the clock's shared deadline queue). */
+  #deadline: Deadline | null = null;
   #copyUri: { index: number; uri: string } | null = null;
   /** Copy URIs of offered snapshots, by index (made by the first offer). */
   #uris: Map<number, string> | null = null;
@@ -156,7 +161,7 @@ export class SnapshotExecutor {
 
   /** Whether the interval timer is armed. */
   get timerArmed(): boolean {
-    return this.#timer !== null;
+    return this.#deadline !== null;
   }
 
   /**
@@ -192,8 +197,8 @@ export class SnapshotExecutor {
    * Idempotent.
    */
   cancel(): void {
-    if (this.#timer !== null) this.#options.clock.clearTimer(this.#timer);
-    this.#timer = null;
+    if (this.#deadline !== null) DeadlineQueue.for(this.#options.clock).cancel(this.#deadline);
+    this.#deadline = null;
     this.#cancelled = true;
     this.#closing?.abort();
   }
@@ -224,13 +229,18 @@ export class SnapshotExecutor {
     if (interval <= 0) return;
     const ms = interval * 1000;
     const delay = first ? 1000 + Math.random() * Math.max(0, ms - 1000) : ms;
-    this.#timer = this.#options.clock.setTimer(() => {
-      this.#timer = null;
-      if (!this.#host.active()) return;
-      this.save().catch(() => {}).finally(() => {
-        if (this.#host.active()) this.#arm(false);
-      });
-    }, delay);
+    const queue = DeadlineQueue.for(this.#options.clock);
+    if (this.#deadline !== null) queue.cancel(this.#deadline);
+    this.#deadline = queue.add(delay, this);
+  }
+
+  /** The snapshot interval elapsed: save, then arm the next one. Called by the deadline queue. */
+  onDeadline(): void {
+    this.#deadline = null;
+    if (!this.#host.active()) return;
+    this.save().catch(() => {}).finally(() => {
+      if (this.#host.active()) this.#arm(false);
+    });
   }
 
   /**

@@ -78,6 +78,14 @@ export interface RaftFlags {
    * also get the entries' data. Set it alike on every node before they are initialised.
    */
   raft_enable_witness_to_leader: boolean;
+  /**
+   * Most `local://` segment logs of the process that keep files open (webraft; braft keeps
+   * every log's open segment open). Beyond it the least recently used logs close their idle
+   * files and reopen them on their next append or read, so a process with many idle groups
+   * stays under its descriptor limit. Read at each log file use; ≤ 0 is no limit.
+   * Default 1024.
+   */
+  raft_max_open_log_files: number;
 }
 
 /**
@@ -114,6 +122,7 @@ export const flags: RaftFlags = {
   raft_max_pending_apply_bytes: 64 * 1024 * 1024,
   raft_max_applying_bytes: 4 * 1024 * 1024,
   raft_enable_witness_to_leader: false,
+  raft_max_open_log_files: 1024,
 };
 
 /** What `/flags` shows about one flag, and how {@linkcode setFlag} checks a new value. */
@@ -320,6 +329,15 @@ export const FLAG_INFO: FlagInfoTable = {
     runtime: false,
     readAt: `${AT_INIT} (set it alike on every node)`,
     description: "a witness may become leader for a moment, to wake a replica",
+  },
+  raft_max_open_log_files: {
+    default: 1024,
+    runtime: true,
+    readAt: "at each log file use",
+    description:
+      "most segment logs of the process keeping files open; the least recently used close idle ones (0: no limit)",
+    min: 0,
+    max: INT32_MAX,
   },
 };
 

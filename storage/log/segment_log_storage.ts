@@ -46,6 +46,7 @@ import {
 import type { LogStorage, LogStorageOptions } from "./log_storage.ts";
 import { checkAppend } from "./_check_append.ts";
 import { TermIndex } from "./term_index.ts";
+import { openLogFiles } from "./open_file_budget.ts";
 
 const META_FILE = "log_meta";
 /** At most this many closed segments keep a file open for reads. */
@@ -450,6 +451,7 @@ export class SegmentLogStorage implements LogStorage {
     }
     if (!seg.closed) {
       seg.handle = await this.#fs.open(path, { write: true });
+      openLogFiles.touch(this);
     }
     return term;
   }
@@ -555,8 +557,16 @@ export class SegmentLogStorage implements LogStorage {
       this.#readers.delete(seg);
       this.#readers.add(seg);
     }
-    if (seg.handle) return seg.handle;
-    const opening = seg.opening ??= this.#fs.open(this.#path(seg.name));
+    if (seg.handle) {
+      openLogFiles.touch(this);
+      return seg.handle;
+    }
+    // The open segment's handle also serves appends: after the open-file budget closed it, a
+    // read reopens it for writing.
+    const opening = seg.opening ??= this.#fs.open(
+      this.#path(seg.name),
+      seg.closed ? undefined : { write: true },
+    );
     let opened: FileHandle;
     try {
       opened = await opening;
@@ -570,8 +580,42 @@ export class SegmentLogStorage implements LogStorage {
       return opened;
     }
     seg.handle = opened;
+    openLogFiles.touch(this);
     await this.#evictReaders(seg);
     return opened;
+  }
+
+  /**
+   * The open segment's handle for a write, reopened if the open-file budget closed it. Only
+   * from the queue (`#serial`), so no release runs until the write is done.
+   */
+  async #writeHandle(seg: Segment): Promise<FileHandle> {
+    const handle = seg.handle ?? await this.#readHandle(seg);
+    openLogFiles.touch(this);
+    return seg.handle ?? handle;
+  }
+
+  /**
+   * Closes every segment file no read is using, in the queue (after the writes queued before);
+   * the next append or read reopens what it needs. The process's open-file budget
+   * (`flags.raft_max_open_log_files`) calls it on the least recently used logs; calling it
+   * directly is safe at any time, and it never throws.
+   */
+  releaseIdleFiles(): void {
+    const next = this.#queue.then(async () => {
+      if (this.#closed) return;
+      for (const seg of this.#segments) {
+        const h = seg.handle;
+        // A file a read is using stays open; the read puts the log back on the budget when it
+        // ends. (Re-joining the budget here would evict another log, whose release could
+        // evict another: a cycle of releases that never yields.)
+        if (h === undefined || seg.pins > 0 || seg.opening !== undefined) continue;
+        seg.handle = undefined;
+        this.#readers?.delete(seg);
+        await h.close().catch(() => {});
+      }
+    });
+    this.#queue = next.catch(() => {});
   }
 
   /** Closes the least recently used read handles beyond MAX_READ_HANDLES (not `keep`). */
@@ -610,6 +654,7 @@ export class SegmentLogStorage implements LogStorage {
       seg.pins--;
       if (seg.pins === 0) {
         for (const h of seg.retired.splice(0)) await h.close().catch(() => {});
+        if (seg.handle !== undefined && !this.#closed) openLogFiles.touch(this);
       }
       if (seg.dead && seg.pins === 0) await this.#closeHandle(seg);
     }
@@ -746,7 +791,7 @@ export class SegmentLogStorage implements LogStorage {
       offsets[k - from] = seg.bytes + pos;
       pos = start + length;
     }
-    const handle = seg.handle!;
+    const handle = await this.#writeHandle(seg); // (a failed reopen wrote nothing)
     try {
       await handle.write(buf, seg.bytes);
       if (this.#sync) await handle.datasync();
@@ -791,6 +836,7 @@ export class SegmentLogStorage implements LogStorage {
       truncate: true,
       write: true,
     });
+    openLogFiles.touch(this);
     if (this.#sync) await this.#fs.syncDir(this.#dir);
     this.#segments = appendTight(this.#segments, seg);
     return seg;
@@ -798,7 +844,7 @@ export class SegmentLogStorage implements LogStorage {
 
   async #rollSegment(seg: Segment): Promise<void> {
     const from = this.#path(seg.name);
-    if (this.#sync) await seg.handle!.sync();
+    if (this.#sync) await (await this.#writeHandle(seg)).sync();
     seg.closed = true;
     try {
       await this.#fs.rename(from, this.#path(seg.name));
@@ -868,9 +914,10 @@ export class SegmentLogStorage implements LogStorage {
           await this.#fs.rename(from, this.#path(seg.name));
           seg.handle = await this.#fs.open(this.#path(seg.name), { write: true });
         }
-        await seg.handle!.truncate(size);
+        const handle = await this.#writeHandle(seg);
+        await handle.truncate(size);
         if (this.#sync) {
-          await seg.handle!.sync();
+          await handle.sync();
           await this.#fs.syncDir(this.#dir);
         }
         seg.bytes = size;
@@ -905,6 +952,7 @@ export class SegmentLogStorage implements LogStorage {
     const next = this.#queue.then(async () => {
       if (this.#closed) return;
       this.#closed = true;
+      openLogFiles.forget(this);
       for (const seg of this.#segments) await this.#closeHandle(seg);
     });
     this.#queue = next.catch(() => {});

@@ -76,6 +76,53 @@ const memFsLog: HarnessFactory<LogStorage> = (fn) => {
 };
 logStorageConformance("segments on the memory FS", memFsLog);
 
+// The open-file budget (`flags.raft_max_open_log_files`) closing the log's idle files after
+// every call: each append, truncation and read then reopens them, with reads racing releases.
+/** `log`, asking it to release its idle files after each call (queued behind the call). */
+function releasingAfterEachCall(log: SegmentLogStorage): LogStorage {
+  return new Proxy(log, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== "function" || prop === "releaseIdleFiles") return value;
+      return (...args: unknown[]) => {
+        const result = value.apply(target, args);
+        target.releaseIdleFiles();
+        return result;
+      };
+    },
+  });
+}
+const releasingLocalLog: HarnessFactory<LogStorage> = (fn) =>
+  withTempDir((dir) =>
+    fn({
+      open: async () =>
+        releasingAfterEachCall(
+          await opened(
+            new SegmentLogStorage(await localFileSystem(), join(dir, "log"), {
+              maxSegmentSize: 4096,
+            }),
+          ),
+        ),
+    })
+  );
+logStorageConformance(
+  "local:// segments whose idle files are closed after every call",
+  releasingLocalLog,
+);
+const releasingMemFsLog: HarnessFactory<LogStorage> = (fn) => {
+  const fs = new MemoryFileSystem();
+  return fn({
+    open: async () =>
+      releasingAfterEachCall(
+        await opened(new SegmentLogStorage(fs, "/log", { maxSegmentSize: 2048 })),
+      ),
+  });
+};
+logStorageConformance(
+  "segments on the memory FS whose idle files are closed after every call",
+  releasingMemFsLog,
+);
+
 const memoryLog: HarnessFactory<LogStorage> = async (fn) => {
   const name = uniqueName("log");
   try {

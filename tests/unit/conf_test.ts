@@ -94,6 +94,22 @@ describe("PeerId identity", () => {
     assert.deepEqual(sorted.map(String), ["a:1:0", "a:1:1", "a:2:0", "b:1:0"]);
   });
 
+  it("is immutable, so parsing the same text shares one instance (many groups, one PeerId)", () => {
+    const a = PeerId.parse("10.9.8.7:8100:0");
+    assert.equal(PeerId.parse("10.9.8.7:8100:0"), a);
+    assert.equal(a.key(), "10.9.8.7:8100:0");
+    assert.equal(a.key(), PeerId.parse("10.9.8.7:8100:0").key());
+    assert.ok(Object.isFrozen(a));
+    assert.ok(Object.isFrozen(new PeerId("h", 1)));
+    assert.throws(() => {
+      (a as { port: number }).port = 1;
+    }, TypeError);
+    assert.equal(PeerId.parse("10.9.8.7:8100:0").port, 8100);
+    // a bad string is still refused every time
+    assert.throws(() => PeerId.parse("10.9.8.7:99999"), /out of range/);
+    assert.throws(() => PeerId.parse("10.9.8.7:99999"), /out of range/);
+  });
+
   it("ANY_PEER is the empty id 0.0.0.0:0:0", () => {
     assert.ok(ANY_PEER.isEmpty());
     assert.ok(ANY_PEER.equals("0.0.0.0:0:0"));
