@@ -9,6 +9,8 @@
  * ```sh
  * npx deno run -A --v8-flags=--expose-gc bench/group_cost.ts --groups=300 [--storage=memory] [--parts]
  * npx bun bench/group_cost.ts --groups=300
+ * # more logs than the open-file budget (flags.raft_max_open_log_files; 0 = no limit):
+ * npx deno run -A --v8-flags=--expose-gc bench/group_cost.ts --groups=600 --max_open_log_files=1024
  * # what each node retains, by the field holding it:
  * npx deno run -A --v8-flags=--expose-gc bench/group_cost.ts --groups=300 --heap_snapshot=/tmp/gc
  * node bench/heap_summary.mjs /tmp/gc-base.heapsnapshot /tmp/gc-idle.heapsnapshot --per=900 --by=owner
@@ -36,6 +38,7 @@ import {
 } from "../mod.ts";
 import { createLogStorage, createMetaStorage, createSnapshotStorage } from "../storage/mod.ts";
 import { MemoryNetwork } from "../transports/memory/memory_network.ts";
+import { flags } from "../src/util/flags.ts";
 
 const arg = (name: string, def: string): string =>
   process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? def;
@@ -45,6 +48,9 @@ const ELECTION_MS = Number(arg("election_timeout_ms", "1000"));
 const PARTS = process.argv.includes("--parts");
 /** With `--heap_snapshot=<prefix>`: `<prefix>-base.heapsnapshot` and `<prefix>-idle.heapsnapshot`. */
 const HEAP_SNAPSHOT = arg("heap_snapshot", "");
+/** `--max_open_log_files=N` sets `flags.raft_max_open_log_files` (default: the flag's). */
+const MAX_OPEN = arg("max_open_log_files", "");
+if (MAX_OPEN !== "") flags.raft_max_open_log_files = Number(MAX_OPEN);
 
 class NullFsm extends StateMachine {
   override onApply(iter: Iterator): void {

@@ -27,7 +27,8 @@ const PARSED_PEERS_MAX = 4096;
  *
  * Accepted forms: `host:port`, `host:port:idx`, braft's `host:port:idx:role`; the host may be
  * an IPv4 address, a hostname or a bracketed IPv6 address (`[::1]:8100:0`). Equality and
- * ordering ignore the role, as in braft.
+ * ordering ignore the role, as in braft. Instances are frozen, so `PeerId.parse` hands out one
+ * shared instance per text (a process running many groups of the same peers keeps one).
  *
  * @example
  * ```ts

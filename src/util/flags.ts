@@ -83,7 +83,7 @@ export interface RaftFlags {
    * every log's open segment open). Beyond it the least recently used logs close their idle
    * files and reopen them on their next append or read, so a process with many idle groups
    * stays under its descriptor limit. Read at each log file use; ≤ 0 is no limit.
-   * Default 1024.
+   * Default 4096.
    */
   raft_max_open_log_files: number;
 }
@@ -122,7 +122,7 @@ export const flags: RaftFlags = {
   raft_max_pending_apply_bytes: 64 * 1024 * 1024,
   raft_max_applying_bytes: 4 * 1024 * 1024,
   raft_enable_witness_to_leader: false,
-  raft_max_open_log_files: 1024,
+  raft_max_open_log_files: 4096,
 };
 
 /** What `/flags` shows about one flag, and how {@linkcode setFlag} checks a new value. */
@@ -331,7 +331,7 @@ export const FLAG_INFO: FlagInfoTable = {
     description: "a witness may become leader for a moment, to wake a replica",
   },
   raft_max_open_log_files: {
-    default: 1024,
+    default: 4096,
     runtime: true,
     readAt: "at each log file use",
     description:
