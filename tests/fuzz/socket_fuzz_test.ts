@@ -249,6 +249,19 @@ describe("fuzz: raw WebSocket messages to /raft/ws", () => {
     await c.stopAll();
   });
 
+  it("an AUTH with a 5,000-byte endpoint is refused with INVALID at once (the close reason quoting it is cut to 123 bytes; found by seed 974499855)", async () => {
+    const { c: client, challenge } = await connect(endpoint);
+    const refusedBefore = refused();
+    client.send(await authMessage(challenge, "x".repeat(5000)));
+    // Before the fix the server's close threw on the long reason and did nothing: the socket
+    // stayed open and this waited for ever.
+    assert.equal(await withDeadline(client.next(), 10_000, "the close"), null);
+    assert.equal(client.closeCode, CloseCode.INVALID);
+    assert.ok(new TextEncoder().encode(client.closeReason).length <= 123);
+    assert.match(client.closeReason, /^Invalid endpoint "x+/);
+    assert.ok(refused() > refusedBefore);
+  });
+
   it("before the handshake: WELCOME for a valid AUTH, else a documented close", async () => {
     await checkAsync(
       "WebSocket/before-handshake",

@@ -10,6 +10,7 @@
  */
 
 import { runtime } from "./runtime.ts";
+import { closeSocket } from "./close_socket.ts";
 import { concatBytes } from "../../src/bytes/concat.ts";
 
 /** An outgoing WebSocket as the peer link uses it. */
@@ -59,9 +60,7 @@ function nativeSocket(url: string): ClientSocket {
       } catch { /* closing */ }
     },
     close(code, reason) {
-      try {
-        ws.close(code, reason);
-      } catch { /* already closed */ }
+      closeSocket(ws, code, reason);
     },
   };
   ws.onmessage = (e: MessageEvent) =>

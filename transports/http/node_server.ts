@@ -7,6 +7,7 @@
  */
 
 import { RaftError, RaftException } from "../../src/errors/status.ts";
+import { closeSocket } from "./close_socket.ts";
 import type { AnyHono, RouteContext } from "./registry.ts";
 import type { ServerSocket, ServerSocketEvents } from "./runtime.ts";
 
@@ -205,7 +206,7 @@ export function upgradeNode(
         const ws = ctx.raw as WsSocket;
         const socket: ServerSocket = {
           send: (data) => safe(() => ws.send(data)),
-          close: (code, reason) => safe(() => ws.close(code, reason)),
+          close: (code, reason) => closeSocket(ws, code, reason),
           get bufferedAmount() {
             return ws.bufferedAmount;
           },

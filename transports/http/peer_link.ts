@@ -10,6 +10,7 @@
  */
 
 import { RaftError, RaftException } from "../../src/errors/status.ts";
+import { closeSocket } from "./close_socket.ts";
 import type { CallOptions } from "../transport.ts";
 import { clientProof, verifyServerProof } from "./auth.ts";
 import { type ClientSocket, openClientSocket } from "./client_socket.ts";
@@ -264,9 +265,7 @@ export class PeerLink implements Flushable {
     let phase: "hello" | "proving" | "welcome" | "verifying" | "open" = "hello";
     const fail = (code: number, reason: string, counter?: "malformed" | "rejectedAuth"): void => {
       if (counter !== undefined) this.#ctx.stats[counter]++;
-      try {
-        ws.close(code, reason);
-      } catch { /* ignore */ }
+      closeSocket(ws, code, reason);
       this.#lost(ws);
     };
     ws.onmessage = (msg) => {

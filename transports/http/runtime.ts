@@ -8,6 +8,7 @@
  */
 
 import type { RouteContext } from "./registry.ts";
+import { closeSocket } from "./close_socket.ts";
 import { upgradeNode } from "./node_server.ts";
 
 /** The JavaScript runtime this process runs on. */
@@ -105,7 +106,7 @@ export function upgradeToSocket(
     socket.binaryType = "arraybuffer";
     const wrapped: ServerSocket = {
       send: (data) => safe(() => socket.send(data)),
-      close: (code, reason) => safe(() => socket.close(code, reason)),
+      close: (code, reason) => closeSocket(socket, code, reason),
       get bufferedAmount() {
         return socket.bufferedAmount;
       },
@@ -152,7 +153,7 @@ export function bunWebSocketHandler(
       ws.binaryType = "uint8array";
       events.onOpen({
         send: (data) => safe(() => ws.send(data)),
-        close: (code, reason) => safe(() => ws.close(code, reason)),
+        close: (code, reason) => closeSocket(ws, code, reason),
         get bufferedAmount() {
           return ws.getBufferedAmount();
         },
